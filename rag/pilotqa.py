@@ -1,0 +1,268 @@
+"""`PilotQA`: the one entry class. It loads the index and the model once and serves every front end.
+
+The CLI, the Gradio app, the evaluation and the benchmark all go through it, so a question is
+validated, retrieved, answered and verified the same way wherever it is asked.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .config import Config
+from .text import norm, to_simplified
+
+MAX_QUESTION_CHARS = 500
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+
+
+class QuestionError(ValueError):
+    """A question we cannot take as it is; the message is for the user (Chinese)."""
+
+
+def clean_question(question: str | None) -> str:
+    """Strip control characters and surrounding space; refuse what cannot be a question."""
+    if question is None:
+        raise QuestionError("请输入问题。")
+    q = _CONTROL.sub("", str(question)).strip()
+    q = re.sub(r"\s+", " ", q)
+    if not q:
+        raise QuestionError("请输入问题。")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"问题太长（{len(q)} 字）。请精简到 {MAX_QUESTION_CHARS} 字以内，只保留要问的内容。")
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in q):
+        raise QuestionError("问题中没有可检索的文字（只有标点或表情符号）。请用文字描述您的问题。")
+    return q
+
+
+@dataclass
+class CiteMatch:
+    """Where a sentence comes from: an exact (normalised) match or an approximate passage."""
+
+    exact: bool
+    pilot: str
+    section: str
+    start_line: int
+    end_line: int
+    text: str                 # the matching paragraph or passage (original characters)
+    context_before: list[tuple[int, str]] = field(default_factory=list)
+    context_after: list[tuple[int, str]] = field(default_factory=list)
+    score: float = 1.0
+    source: str = ""
+
+
+class PilotQA:
+    """Index + embedder + retriever + answerers, loaded once."""
+
+    def __init__(self, config: Config | None = None, *, index=None, embedder=None):
+        from .embeddings import load_embedder
+        from .retrieval import HybridRetriever
+        from .store import Index
+
+        self.config = config or Config.from_env()
+        self.index = index or Index.load(self.config.index_path, expect=self.config)
+        self.embedder = embedder or load_embedder(self.config.embed_model, self.config.model_cache)
+        self._lock = threading.Lock()
+        self.retriever = HybridRetriever(index=self.index, embedder=self.embedder, k=self.config.k, mode=self.config.mode)
+        self._corpus = None
+        self._answerers: dict[str, object] = {}
+
+    # ------------------------------------------------------------------ loading
+
+    @property
+    def corpus(self):
+        """The parsed corpus (for browsing and citation context); parsed on first use."""
+        if self._corpus is None:
+            from .corpus import load_corpus
+
+            self._corpus = load_corpus([c["path"] for c in self.index.manifest.corpus])
+        return self._corpus
+
+    def reload_if_changed(self) -> bool:
+        """Switch to a newly published complete index; keep serving the old one on any problem."""
+        from .retrieval import HybridRetriever
+        from .store import Index, StoreError
+
+        link = self.config.index_path
+        try:
+            current = link.resolve().name if link.is_symlink() else None
+        except OSError:
+            return False
+        if current is None or current == self.index.build_id:
+            return False
+        try:
+            new = Index.load(link, expect=self.config)
+        except StoreError:
+            return False
+        with self._lock:
+            self.index = new
+            self.retriever = HybridRetriever(index=new, embedder=self.embedder, k=self.config.k, mode=self.config.mode)
+            self._corpus = None
+        return True
+
+    # ------------------------------------------------------------------ pilots
+
+    def pilot_names(self) -> list[str]:
+        seen = dict.fromkeys(c.pilot for c in self.index.chunks)
+        return list(seen)
+
+    def pilots_by_province(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for c in self.index.chunks:
+            names = out.setdefault(c.province or "其他", [])
+            if c.pilot not in names:
+                names.append(c.pilot)
+        return out
+
+    def resolve_pilot(self, name: str | None) -> str | None:
+        """A pilot name or alias → the pilot's full name; unknown → QuestionError with suggestions."""
+        if not name or name in ("全部", "all"):
+            return None
+        key = norm(to_simplified(name))
+        for pilot, aliases in self.index.aliases.items():
+            if key == norm(pilot) or key in (norm(a) for a in aliases):
+                return pilot
+        import difflib
+
+        pool = {a: p for p, al in self.index.aliases.items() for a in [p, *al]}
+        close = difflib.get_close_matches(name, list(pool), n=5, cutoff=0.3)
+        hint = "、".join(dict.fromkeys(pool[c] for c in close)) if close else "、".join(self.pilot_names()[:5]) + "…"
+        raise QuestionError(f"没有名为“{name}”的试点。您是不是要找：{hint}")
+
+    # ------------------------------------------------------------------ asking
+
+    def search(self, question: str, *, k: int | None = None, mode: str | None = None, pilot: str | None = None):
+        q = clean_question(question)
+        return self.retriever.retrieve(q, k=k or self.config.k, pilot=self.resolve_pilot(pilot), mode=mode or self.config.mode)
+
+    def answerer(self, kind: str = "extractive"):
+        from . import answer as A
+
+        if kind not in self._answerers:
+            if kind == "extractive":
+                self._answerers[kind] = A.ExtractiveAnswerer()
+            elif kind == "llm":
+                if self.config.llm_local:
+                    self._answerers[kind] = A.LocalLLMAnswerer(self.config)
+                elif self.config.llm_base_url and self.config.llm_model:
+                    self._answerers[kind] = A.LLMAnswerer(self.config)
+                else:
+                    raise QuestionError("未配置大模型：请设置 PILOTQA_LLM_BASE_URL 和 PILOTQA_LLM_MODEL（或 --llm-local）。")
+            else:
+                raise QuestionError(f"未知的回答方式：{kind}（可选 extractive 或 llm）")
+        return self._answerers[kind]
+
+    def ask(self, question: str, *, k: int | None = None, mode: str | None = None, pilot: str | None = None,
+            answerer: str = "extractive"):
+        """Retrieve and answer; an LLM failure falls back to the extractive answer with a notice."""
+        final = None
+        for item in self.stream_ask(question, k=k, mode=mode, pilot=pilot, answerer=answerer):
+            if not isinstance(item, str):
+                final = item
+        return final
+
+    def stream_ask(self, question: str, *, k: int | None = None, mode: str | None = None, pilot: str | None = None,
+                   answerer: str = "extractive") -> Iterator:
+        """Yield text deltas (LLM) and finally the verified `Answer`."""
+        from .answer import LLMError
+
+        t0 = time.perf_counter()
+        retrieval = self.search(question, k=k, mode=mode, pilot=pilot)
+        t1 = time.perf_counter()
+        impl = self.answerer(answerer)
+        notice = None
+        result = None
+        try:
+            if hasattr(impl, "stream"):
+                for item in impl.stream(retrieval.question, retrieval):
+                    if isinstance(item, str):
+                        yield item
+                    else:
+                        result = item
+            else:
+                result = impl.answer(retrieval.question, retrieval)
+        except LLMError as exc:
+            notice = f"大模型暂时不可用（{exc}），以下为抽取式回答。"
+            result = self.answerer("extractive").answer(retrieval.question, retrieval)
+        t2 = time.perf_counter()
+        result.timings_ms.update({
+            "retrieve": round((t1 - t0) * 1000, 2),
+            "answer": round((t2 - t1) * 1000, 2),
+            "total": round((t2 - t0) * 1000, 2),
+        })
+        if notice:
+            result.notice = notice if not result.notice else f"{notice} {result.notice}"
+        yield result
+
+    # ------------------------------------------------------------------ citation lookup
+
+    def cite(self, text: str, *, k: int = 5, context: int = 1) -> list[CiteMatch]:
+        """Where does this sentence come from? Exact normalised matches first, then approximate passages."""
+        q = clean_question(text)
+        key = norm(to_simplified(q)).strip("。；;，,！？!?")
+        matches: list[CiteMatch] = []
+        if len(key) >= 4:
+            for pilot, path_titles, para, source in self._paragraphs():
+                if key in norm(para.text):
+                    matches.append(self._cite_match(True, pilot, path_titles, para.start_line, para.end_line,
+                                                    para.text, source, context, 1.0))
+        if matches:
+            return matches
+        retrieval = self.retriever.retrieve(q, k=k, mode="hybrid")
+        return [
+            self._cite_match(False, p.chunk.pilot, [p.chunk.section], p.chunk.start_line, p.chunk.end_line,
+                             p.chunk.text, p.chunk.source, context, p.score)
+            for p in retrieval.passages
+        ]
+
+    def _paragraphs(self):
+        cached = getattr(self, "_para_cache", None)
+        if cached is not None and cached[0] is self._corpus:
+            return cached[1]
+        out = []
+        for p in self.corpus.pilots:
+            for para in p.intro:
+                out.append((p.name, ["引言"], para, p.source))
+            for titles, sec in p.iter_sections():
+                for para in sec.paragraphs:
+                    out.append((p.name, titles, para, p.source))
+        self._para_cache = (self._corpus, out)
+        return out
+
+    def _cite_match(self, exact, pilot, titles, start, end, text, source, context, score) -> CiteMatch:
+        lines = self.corpus.lines(source) if source else []
+
+        def around(a, b):
+            return [(i, lines[i - 1]) for i in range(a, b + 1) if 1 <= i <= len(lines) and lines[i - 1].strip()]
+
+        return CiteMatch(exact=exact, pilot=pilot, section=" > ".join(titles), start_line=start, end_line=end,
+                         text=text, context_before=around(start - 2 * context, start - 1),
+                         context_after=around(end + 1, end + 2 * context), score=round(float(score), 4), source=source)
+
+    # ------------------------------------------------------------------ browsing
+
+    def pilot_outline(self, name: str) -> list[dict]:
+        """A pilot's whole text by section, with line numbers: [{title, level, paragraphs: [(start, end, text)]}]."""
+        pilot_name = self.resolve_pilot(name)
+        p = self.corpus.pilot(pilot_name) if pilot_name else None
+        if p is None:
+            raise QuestionError(f"没有名为“{name}”的试点。")
+        out = [{"title": p.heading, "level": 0, "start_line": p.start_line,
+                "paragraphs": [(x.start_line, x.end_line, x.text) for x in p.intro]}]
+        for titles, sec in p.iter_sections():
+            out.append({"title": sec.title, "level": sec.level, "start_line": sec.start_line,
+                        "paragraphs": [(x.start_line, x.end_line, x.text) for x in sec.paragraphs]})
+        return out
+
+
+def open_pilotqa(config: Config, *, build_if_missing: bool = False, progress: bool = True) -> PilotQA:
+    """Load PilotQA; optionally build a missing or stale index first."""
+    from .store import build_index, staleness
+
+    if build_if_missing and staleness(config):
+        build_index(config, progress=progress)
+    return PilotQA(config)
+
