@@ -881,7 +881,7 @@ def _llm_error(exc: BaseException, base_url: str, timeout: float, secret: str | 
     elif hasattr(exc, "status_code"):
         msg = f"大模型服务返回错误 HTTP {getattr(exc, 'status_code')}：{base_url}（{str(exc)[:200]}）"
     else:
-        msg = f"大模型调用失败：{base_url}（{name}: {str(exc)[:200]}）"
+        msg = f"大模型调用失败或返回了无法解析的响应：{base_url}（{name}: {str(exc)[:200]}）"
     return LLMError(_scrub(msg, secret))
 
 
@@ -901,7 +901,7 @@ class _LLMBase:
         if refusal:
             grounded = True
             if not cits and passages:
-                closest = ExtractiveAnswerer()._refuse(
+                closest = ExtractiveAnswerer(warm=False)._refuse(
                     question, retrieval, _analyse(question, retrieval, None, 1.0),
                     [s for pi, p in enumerate(passages) for s in _passage_sentences(pi, p.chunk)])
                 tail = closest.text.split("最接近的内容：", 1)
@@ -920,7 +920,7 @@ class _LLMBase:
     def _no_passages(self, question: str, retrieval) -> Answer | None:
         if retrieval.passages:
             return None
-        ans = ExtractiveAnswerer().answer(question, retrieval)
+        ans = ExtractiveAnswerer(warm=False).answer(question, retrieval)
         ans.answerer = self.name
         return ans
 

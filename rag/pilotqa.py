@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -166,36 +165,19 @@ class PilotQA:
 
     def stream_ask(self, question: str, *, k: int | None = None, mode: str | None = None, pilot: str | None = None,
                    answerer: str = "extractive") -> Iterator:
-        """Yield text deltas (LLM) and finally the verified `Answer`."""
-        from .answer import LLMError
+        """Yield text deltas, then the verified `Answer` (through the LangChain chain).
 
-        t0 = time.perf_counter()
-        retrieval = self.search(question, k=k, mode=mode, pilot=pilot)
-        t1 = time.perf_counter()
+        An unreachable LLM falls back to the extractive answer, with a notice saying so.
+        """
+        from .chain import build_chain
+
+        q = clean_question(question)
         impl = self.answerer(answerer)
-        notice = None
-        result = None
-        try:
-            if hasattr(impl, "stream"):
-                for item in impl.stream(retrieval.question, retrieval):
-                    if isinstance(item, str):
-                        yield item
-                    else:
-                        result = item
-            else:
-                result = impl.answer(retrieval.question, retrieval)
-        except LLMError as exc:
-            notice = f"大模型暂时不可用（{exc}），以下为抽取式回答。"
-            result = self.answerer("extractive").answer(retrieval.question, retrieval)
-        t2 = time.perf_counter()
-        result.timings_ms.update({
-            "retrieve": round((t1 - t0) * 1000, 2),
-            "answer": round((t2 - t1) * 1000, 2),
-            "total": round((t2 - t0) * 1000, 2),
-        })
-        if notice:
-            result.notice = notice if not result.notice else f"{notice} {result.notice}"
-        yield result
+        fallback = None if answerer == "extractive" else self.answerer("extractive")
+        chain = build_chain(self.retriever, impl, fallback=fallback)
+        request = {"question": q, "k": k or self.config.k, "pilot": self.resolve_pilot(pilot),
+                   "mode": mode or self.config.mode}
+        yield from chain.stream(request)
 
     # ------------------------------------------------------------------ citation lookup
 

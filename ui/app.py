@@ -111,6 +111,12 @@ def latest_report(config: Config) -> tuple[str, str | None]:
     return text, (str(png) if png.is_file() else None)
 
 
+def _image_has_buttons() -> bool:
+    import inspect
+
+    return "buttons" in inspect.signature(gr.Image.__init__).parameters
+
+
 def _history_text(text: str) -> str:
     return R.esc(text).replace("\n", "<br>")
 
@@ -165,9 +171,12 @@ def build_app(qa, config: Config, *, default_answerer: str | None = None) -> gr.
             msg = _friendly(exc)
             if appended:
                 history = history[:-2]
-            history = history + [{"role": "user", "content": _history_text(shown_q[:200] + ("…" if len(shown_q) > 200 else ""))},
-                                 {"role": "assistant", "content": R.esc(msg)}]
-            yield (shown_q if len(shown_q) <= 2000 else shown_q[:2000]), history, \
+            if shown_q.strip():
+                short = shown_q.strip()[:120] + ("…" if len(shown_q.strip()) > 120 else "")
+                history = history + [{"role": "user", "content": _history_text(short)},
+                                     {"role": "assistant", "content": f"<div class='pq-chat-refusal'>{R.esc(msg)}</div>"}]
+            # the question stays in the box so it can be corrected
+            yield gr.skip(), history, \
                 R.message_html(msg, "refusal" if isinstance(exc, _question_error()) else "error"), {"error": msg}
 
     def _chat_answer(answer) -> str:
@@ -256,7 +265,7 @@ def build_app(qa, config: Config, *, default_answerer: str | None = None) -> gr.
             with gr.Tab("问答", id="ask"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=5, min_width=360):
-                        chat = gr.Chatbot(label="对话", height=460, elem_id="pq-chat", buttons=["copy"],
+                        chat = gr.Chatbot(label="对话", show_label=False, height=460, elem_id="pq-chat", buttons=["copy"],
                                           placeholder="在下方输入问题，例如“房山区2020年的森林覆盖率目标是多少？”",
                                           feedback_options=None, layout="panel")
                         with gr.Row():
@@ -264,14 +273,17 @@ def build_app(qa, config: Config, *, default_answerer: str | None = None) -> gr.
                                                   lines=1, max_lines=4, scale=5, elem_id="pq-question", autofocus=True)
                             send = gr.Button("提问", variant="primary", scale=1, min_width=80, elem_id="pq-send")
                         gr.Examples(EXAMPLES, inputs=question, label="示例问题")
-                        with gr.Accordion("检索设置", open=False):
-                            pilot = gr.Dropdown([(f"{ALL}试点", ALL)] + choices, value=ALL, label="只看某个试点",
-                                                filterable=True, elem_id="pq-pilot")
+                        with gr.Accordion("检索设置", open=True):
+                            with gr.Row():
+                                pilot = gr.Dropdown([(f"{ALL}试点", ALL)] + choices, value=ALL, label="只看某个试点",
+                                                    filterable=True, allow_custom_value=True, elem_id="pq-pilot",
+                                                    scale=3)
+                                k = gr.Slider(3, 20, value=max(3, min(20, config.k)), step=1, label="检索片段数",
+                                              scale=2)
                             answerer = gr.Radio(
-                                ANSWERERS if llm_ok else ANSWERERS[:1], value=default_answerer, label="回答方式",
-                                interactive=llm_ok,
-                                info=None if llm_ok else "未配置大模型（设置 PILOTQA_LLM_BASE_URL 与 PILOTQA_LLM_MODEL 后可用）")
-                            k = gr.Slider(3, 20, value=max(3, min(20, config.k)), step=1, label="检索片段数")
+                                ANSWERERS, value=default_answerer, label="回答方式", interactive=llm_ok,
+                                elem_id="pq-answerer",
+                                info=None if llm_ok else "未配置大模型（设置 PILOTQA_LLM_BASE_URL 与 PILOTQA_LLM_MODEL 后可用），当前使用抽取式回答。")
                         clear = gr.Button("清空对话", variant="secondary", size="sm")
                     with gr.Column(scale=4, min_width=320):
                         sources = gr.HTML(R.EMPTY_SOURCES, elem_id="pq-sources", js_on_load=JUMP_JS,
@@ -286,17 +298,21 @@ def build_app(qa, config: Config, *, default_answerer: str | None = None) -> gr.
                     cite_btn = gr.Button("查找出处", variant="primary", scale=1, min_width=80)
                 cite_out = gr.HTML(elem_id="pq-cite-out", js_on_load=JUMP_JS, apply_default_css=False)
             with gr.Tab("试点浏览", id="browse"):
-                browse_pilot = gr.Dropdown(choices, value=None, label="选择试点", filterable=True, elem_id="pq-browse-pilot")
+                browse_pilot = gr.Dropdown(choices, value=None, label="选择试点", filterable=True, allow_custom_value=True,
+                                           elem_id="pq-browse-pilot")
                 browse_out = gr.HTML(R.message_html("请选择一个试点，查看其工作方案要点全文（带行号）。", "info"),
                                      elem_id="pq-browse", js_on_load=SCROLL_JS, apply_default_css=False)
             with gr.Tab("评测", id="eval"):
-                text0, png0 = latest_report(config)
-                report_md = gr.Markdown(text0, elem_id="pq-report")
-                report_png = gr.Image(png0, label="评测图表", show_label=True, interactive=False, height=360)
-                with gr.Row():
+                gr.Markdown("用自带的标准问答集（eval/gold.jsonl）评测检索与回答：命中率、答案准确率、引用有效率、拒答率与耗时。"
+                            "运行一次约需半分钟到几分钟，完成后下方报告自动更新。")
+                with gr.Row(equal_height=True):
                     eval_k = gr.Slider(3, 20, value=max(3, min(20, config.k)), step=1, label="检索片段数", scale=3)
-                    eval_btn = gr.Button("用标准问答集运行评测", variant="primary", scale=1)
+                    eval_btn = gr.Button("运行评测", variant="primary", scale=1, elem_id="pq-run-eval")
                     refresh_btn = gr.Button("刷新报告", scale=1)
+                text0, png0 = latest_report(config)
+                report_png = gr.Image(png0, label="评测图表", show_label=True, interactive=False, height=320,
+                                      buttons=["download"] if _image_has_buttons() else None)
+                report_md = gr.Markdown(text0, elem_id="pq-report")
 
         # ------------------------------------------------------------------ events
 

@@ -135,7 +135,8 @@ def sources_html(answer, question: str) -> str:
     passages = {p.chunk.id: p for p in answer.passages}
     cited_ids = [cid for cid in by_chunk if cid in passages]
     if cited_ids:
-        parts.append(f'<div class="pq-h">引用来源（{len(cited_ids)}）</div>')
+        head = "引用来源" if answer.answerable else "最接近的原文（仅供参考）"
+        parts.append(f'<div class="pq-h">{head}（{len(cited_ids)}）</div>')
     for cid in cited_ids:
         cits = by_chunk[cid]
         start = min(c.start_line for c in cits)
@@ -154,7 +155,8 @@ def sources_html(answer, question: str) -> str:
         title = "检索到的片段" if not cited_ids else "其他检索到的片段"
         parts.append(f'<details class="pq-details"><summary>{title}（{len(others)}）</summary>'
                      + "".join(other_passage(p) for p in others) + "</details>")
-    return '<div class="pq-sources">' + "".join(parts) + "</div>"
+    cls = "pq-sources" if answer.answerable else "pq-sources pq-unanswered"
+    return f'<div class="{cls}">' + "".join(parts) + "</div>"
 
 
 def message_html(text: str, kind: str = "info") -> str:
