@@ -23,13 +23,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 
-# The browser test drives Debian's chromium (Playwright's own browser download cannot work offline).
-if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
+# The browser test drives Debian's chromium (Playwright's own browser download cannot work offline), and
+# its screenshots need a CJK font to show Chinese instead of boxes.
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
+if [ "${1:-}" = "--browser" ] && [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> installing Debian chromium for the browser test"
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-            || echo "warning: could not install chromium; the browser test will report it" >&2
+        echo "==> installing ${need[*]} for the browser test"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null) \
+            || echo "warning: could not install ${need[*]}; the browser test will report it" >&2
     else
-        echo "warning: chromium is missing; install it (apt-get install chromium) for the browser test" >&2
+        echo "warning: missing ${need[*]}; install them (apt-get install ${need[*]}) for the browser test" >&2
     fi
 fi

@@ -346,6 +346,7 @@ def serve(config: Config, answerer: str | None = None) -> int:
     from rag.store import build_index, staleness
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     why = staleness(config)
     if why:
         print(f"需要构建索引（{why}）……", file=sys.stderr)
