@@ -26,13 +26,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
-from .text import norm, split_sentences, to_simplified
+from .text import jieba_tokenizer, norm, split_sentences, to_simplified
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
-    from .retrieval import Passage, Retrieval
 
 __all__ = [
     "Citation", "Answer", "ExtractiveAnswerer", "LLMAnswerer", "LocalLLMAnswerer", "LLMError",
@@ -259,29 +258,9 @@ def _pilot_phrase(chunk) -> str:
 # =========================================================================== question analysis
 
 
-_JIEBA_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _jieba_unlocked():
-    import logging
-
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    tok = jieba.Tokenizer()
-    tok.initialize()
-    return tok
-
-
-def _jieba():
-    with _JIEBA_LOCK:
-        return _jieba_unlocked()
-
-
 def _warm() -> None:
     try:
-        _jieba()
+        jieba_tokenizer()
         from .config import Config
 
         for src in Config().corpus:
@@ -307,7 +286,7 @@ def _segments(q: str, extra_stop: set[str] = frozenset()) -> list[str]:
     """Runs of content tokens of `q` (jieba tokens that are not question scaffolding / punctuation)."""
     stop = set(_STOP_PHRASES) | set(extra_stop)
     segs, cur = [], []
-    for tok in _jieba().lcut(q):
+    for tok in jieba_tokenizer().lcut(q):
         if tok in stop or tok == "|" or all(c in _PUNCT for c in tok):
             if cur:
                 segs.append("".join(cur))
@@ -398,7 +377,7 @@ def _qualifier_conflict(segments: list[str], sent_n: str) -> bool:
     for seg in segments:
         if len(seg) < 5 or seg in sent_n:
             continue
-        words = _jieba().lcut(seg)
+        words = jieba_tokenizer().lcut(seg)
         if len(words[0]) < 2:
             continue
         qual, head = seg[:2], seg[2:]
@@ -640,7 +619,7 @@ class ExtractiveAnswerer:
 
     def _core(self, term: str) -> str | None:
         """The most specific word (by corpus IDF) of a multi-word term, e.g. 棚户区 of 棚户区改造."""
-        words = [w for w in _jieba().lcut(term) if len(w) >= 2]
+        words = [w for w in jieba_tokenizer().lcut(term) if len(w) >= 2]
         if len(words) < 2:
             return None
         idf = self._idf or {}

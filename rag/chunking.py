@@ -6,8 +6,8 @@ Units, in file order, per pilot:
 * a level-1 section's own paragraphs (e.g. the 总体目标 text before any `（一）`, or everything if it has no
   children); each dash-led goal `——…` is a group of its own, so a goal is a chunk of its own;
 * each child of a level-1 section (normally a `（一）` item) with all its descendants — one chunk when it fits
-  in `max_chars`, else split. Pure sub-headings inside an item (title lines without text) are kept in the
-  chunk text, so a chunk that spans several `1.` items still shows their titles.
+  in `max_chars`, else split. The item's own heading line and pure sub-headings inside it (title lines
+  without text) are kept in the chunk text: they are corpus lines users quote and ask about.
 
 Splitting packs sentences (`rag.text.split_sentences`: 。！？；) up to `max_chars`, preferring paragraph
 ends: a chunk that is already at least half full is closed at the end of a paragraph rather than filled with
@@ -87,6 +87,7 @@ class _Unit:
 class _Par:
     par: Paragraph
     path: list[str]
+    heading: bool = False  # a title line without text: never closes a chunk on its own
 
 
 def _units(pi: int, par: Paragraph, lines: list[str], hard: int, soft: int) -> list[_Unit]:
@@ -148,7 +149,8 @@ def _pack(pars: list[_Par], lines: list[str], st: ChunkSettings) -> list[list[_U
             flush()  # break at the paragraph end, no overlap needed
         for u in units:
             add = u.n + (1 if cur and cur[-1].pi != u.pi else 0)
-            if cur and len(cur) > carried and size + add > st.max_chars:
+            body = any(not pars[x.pi].heading for x in cur[carried:])
+            if cur and body and size + add > st.max_chars:
                 prev = cur
                 flush()
                 if st.overlap_sentences:
@@ -189,7 +191,7 @@ def _render(units: list[_Unit], pars: list[_Par]) -> tuple[str, int, int, list[s
 def _collect(sec: Section, path: list[str], out: list[_Par], include_heading: bool, lines: list[str]) -> None:
     """Paragraphs of a section and its descendants in file order (pure sub-headings included as text)."""
     if include_heading and (not sec.paragraphs or sec.paragraphs[0].start_line != sec.start_line):
-        out.append(_Par(Paragraph(lines[sec.start_line - 1].strip(), sec.start_line, sec.start_line), path))
+        out.append(_Par(Paragraph(lines[sec.start_line - 1].strip(), sec.start_line, sec.start_line), path, True))
     for p in sec.paragraphs:
         out.append(_Par(p, path))
     for c in sec.children:
@@ -215,7 +217,8 @@ def _groups(pilot: Pilot, lines: list[str]) -> list[tuple[list[str], list[_Par]]
             groups.append((base, own))
         for child in top.children:
             pars: list[_Par] = []
-            _collect(child, base + [child.title], pars, False, lines)
+            # the item's heading line opens its first chunk: it is corpus text users quote and ask about
+            _collect(child, base + [child.title], pars, True, lines)
             if pars:
                 groups.append((base + [child.title], pars))
     return groups

@@ -14,6 +14,8 @@ from pathlib import Path
 from .config import Config
 
 EXIT_USER = 2
+# Settings that need an index of their own; `eval --compare chunk_max_chars=150,300` builds one per value.
+INDEX_SETTINGS = ("chunk_max_chars", "chunk_overlap_sentences", "embed_model")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -175,7 +177,8 @@ def _open(config: Config):
     return PilotQA(config)
 
 
-def _print_passages(passages, out=sys.stdout) -> None:
+def _print_passages(passages, out=None) -> None:
+    out = out or sys.stdout  # looked up per call: stdout may be redirected after import
     for p in passages:
         c = p.chunk
         print(f"[{p.rank}] {p.score:.4f}  {c.pilot} · {c.section} · 第 {c.start_line}–{c.end_line} 行", file=out)
@@ -201,7 +204,8 @@ def cmd_search(args, config: Config) -> int:
     return 0
 
 
-def print_answer(ans, out=sys.stdout) -> None:
+def print_answer(ans, out=None) -> None:
+    out = out or sys.stdout  # looked up per call: stdout may be redirected after import
     print(ans.text, file=out)
     notice = getattr(ans, "notice", None)
     if notice:
@@ -221,7 +225,8 @@ def cmd_ask(args, config: Config) -> int:
     qa = _open(config)
     ans = qa.ask(args.question, k=args.k, mode=args.mode, pilot=args.pilot, answerer=args.answerer)
     if args.json:
-        print(json.dumps(ans.to_json(), ensure_ascii=False, indent=1))
+        data = ans.to_dict() if hasattr(ans, "to_dict") else ans.to_json()  # with notice / grounded
+        print(json.dumps(data, ensure_ascii=False, indent=1))
     else:
         print_answer(ans)
     return 0
@@ -298,14 +303,33 @@ def cmd_eval(args, config: Config) -> int:
         print(f"警告 / warning: {prob}", file=sys.stderr)
     if args.limit:
         items = items[: args.limit]
-    qa = _open(config)
     base = {"mode": config.mode, "k": config.k, "answerer": args.answerer}
     variants = E.parse_compare(args.compare, base) if args.compare else [base]
+    pipelines: dict[tuple, object] = {}
+
+    def pipeline(settings: dict):
+        """One PilotQA per index-level setting (chunk size, model); each such index is built if stale."""
+        from .pilotqa import PilotQA
+        from .store import build_index, staleness
+
+        key = tuple((k, settings[k]) for k in INDEX_SETTINGS if k in settings)
+        if key not in pipelines:
+            cfg = config.with_overrides(**dict(key))
+            if key and cfg != config:
+                slug = "-".join(f"{k}={v}" for k, v in key).replace("/", "_")
+                cfg = cfg.with_overrides(index_name=f"{config.index_name}--{slug}")
+                if staleness(cfg):
+                    build_index(cfg, progress=not args.quiet)
+            same_model = [p for p in pipelines.values() if p.config.embed_model == cfg.embed_model]
+            pipelines[key] = PilotQA(cfg, embedder=same_model[0].embedder if same_model else None)
+        return pipelines[key]
+
+    qa = pipeline(variants[0])
     aliases = dict(qa.index.aliases)
 
     def run(question: str, settings: dict) -> dict:
-        ans = qa.ask(question, k=settings.get("k"), mode=settings.get("mode"),
-                     answerer=settings.get("answerer") or "extractive")
+        ans = pipeline(settings).ask(question, k=settings.get("k"), mode=settings.get("mode"),
+                                     answerer=settings.get("answerer") or "extractive")
         return ans.to_json()
 
     results = E.compare(items, run, variants, progress=not args.quiet, aliases=aliases)

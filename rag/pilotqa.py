@@ -65,9 +65,10 @@ class PilotQA:
         self.index = index or Index.load(self.config.index_path, expect=self.config)
         self.embedder = embedder or load_embedder(self.config.embed_model, self.config.model_cache)
         self._lock = threading.Lock()
-        self.retriever = HybridRetriever(index=self.index, embedder=self.embedder, k=self.config.k, mode=self.config.mode)
+        self.retriever = HybridRetriever.from_config(self.index, self.embedder, self.config)
         self._corpus = None
         self._answerers: dict[str, object] = {}
+        self._refused: str | None = None  # a published build that failed its checks: not re-read per request
 
     # ------------------------------------------------------------------ loading
 
@@ -82,23 +83,31 @@ class PilotQA:
 
     def reload_if_changed(self) -> bool:
         """Switch to a newly published complete index; keep serving the old one on any problem."""
+        from dataclasses import replace
+
         from .retrieval import HybridRetriever
-        from .store import Index, StoreError
+        from .store import Index, Manifest, StoreError
 
         link = self.config.index_path
         try:
             current = link.resolve().name if link.is_symlink() else None
         except OSError:
             return False
-        if current is None or current == self.index.build_id:
+        if current is None or current in (self.index.build_id, self._refused):
             return False
         try:
-            new = Index.load(link, expect=self.config)
-        except StoreError:
+            # A rebuild may use other chunk settings (that is often why it was rebuilt): check the corpus,
+            # the model and every file against the new build's own chunking, not this process's.
+            chunking = Manifest.read(link.resolve() / "manifest.json").chunking
+            expect = replace(self.config, chunk_max_chars=int(chunking["max_chars"]),
+                             chunk_overlap_sentences=int(chunking["overlap_sentences"]))
+            new = Index.load(link, expect=expect)
+        except (StoreError, OSError, ValueError, KeyError, TypeError):
+            self._refused = current  # do not re-check (hash every file) on every request
             return False
         with self._lock:
             self.index = new
-            self.retriever = HybridRetriever(index=new, embedder=self.embedder, k=self.config.k, mode=self.config.mode)
+            self.retriever = HybridRetriever.from_config(new, self.embedder, self.config)
             self._corpus = None
         return True
 
@@ -117,19 +126,16 @@ class PilotQA:
         return out
 
     def resolve_pilot(self, name: str | None) -> str | None:
-        """A pilot name or alias → the pilot's full name; unknown → QuestionError with suggestions."""
+        """A pilot name or alias → the pilot's full name; unknown → QuestionError naming the closest pilots."""
+        from .retrieval import resolve_pilot
+
         if not name or name in ("全部", "all"):
             return None
-        key = norm(to_simplified(name))
-        for pilot, aliases in self.index.aliases.items():
-            if key == norm(pilot) or key in (norm(a) for a in aliases):
-                return pilot
-        import difflib
-
-        pool = {a: p for p, al in self.index.aliases.items() for a in [p, *al]}
-        close = difflib.get_close_matches(name, list(pool), n=5, cutoff=0.3)
-        hint = "、".join(dict.fromkeys(pool[c] for c in close)) if close else "、".join(self.pilot_names()[:5]) + "…"
-        raise QuestionError(f"没有名为“{name}”的试点。您是不是要找：{hint}")
+        try:
+            return resolve_pilot(name, self.index.aliases)
+        except ValueError as exc:
+            sugg = getattr(exc, "suggestions", None) or self.pilot_names()[:5]
+            raise QuestionError(f"没有名为“{name}”的试点。您是不是要找：{'、'.join(sugg)}") from None
 
     # ------------------------------------------------------------------ asking
 

@@ -108,6 +108,8 @@ _LEADING_VERBS = re.compile(
     r"设立|培育|引进|加强|完善|深化|创新|构建|提升|促进|支持|鼓励|做好|开展|组建|实现)+"
 )
 _TRAILING_GENERIC = re.compile(r"(改造|技术|工作|工程|建设|产业|项目|机制|体系|模式|方面|问题|为方向|为重点|为目标)$")
+# What every pilot is about: as a cross question's only term it means "list the pilots".
+_GENERIC_TERMS = _GENERIC_PLACES | set("国家 新型城镇化 城镇化 综合试点 第二批 试点工作 工作方案 方案 要点 入选 一共 总共 所有 全部 名单 列表".split())
 _QUOTED = re.compile(r"[“\"「『‘']([^”\"」』’']{1,30})[”\"」』’']")
 _PARENS = re.compile(r"[（(][^）)]*[）)]")
 
@@ -198,15 +200,16 @@ class QuestionInfo:
     unknown_place: str | None
     is_cross: bool
     provinces: list[str]
+    unplaced: str = ""     # the question with pilot/province names blanked out (for cross key terms)
 
 
 @lru_cache(maxsize=1)
 def _pos_tokenizer():
     import jieba.posseg as pseg
 
-    from .store import _jieba
+    from .text import jieba_tokenizer
 
-    return pseg.POSTokenizer(_jieba())
+    return pseg.POSTokenizer(jieba_tokenizer())
 
 
 def _unknown_places(masked: str, allow_bare: bool, known: set[str]) -> list[str]:
@@ -274,6 +277,10 @@ def analyze_question(question: str, matcher: PlaceMatcher) -> QuestionInfo:
             scope = narrowed or scope
         if len(scope) == 1 and not is_cross:
             pilots = list(scope)
+    elif is_cross:
+        m = re.search(r"(?:哪些|哪几个|几个|多少个|哪个)(县|镇|市|区|旗|州)(?!级)", q)
+        if m:  # `哪些县…`: the pilots of that level
+            scope = [p for p in matcher.aliases if p.endswith(m.group(1))]
 
     # Places jieba knows that no pilot alias covers (`深圳市`, `雄安新区`, `苏州`).
     masked = list(q)
@@ -283,6 +290,7 @@ def analyze_question(question: str, matcher: PlaceMatcher) -> QuestionInfo:
     known = set(matcher.pilot_table) | set(matcher.province_table)
     unknown.extend(_unknown_places("".join(masked), allow_bare=not pilots and not is_cross, known=known))
     unknown = list(dict.fromkeys(unknown))
+    unplaced = "".join(masked)
     if unknown and not pilots and matcher.pilot_texts:
         # A place the corpus itself mentions is a loose reference, not an unknown place: `白城市` occurs
         # repeatedly in 林海镇's text only → that pilot; mentioned across pilots → search them all.
@@ -297,7 +305,7 @@ def analyze_question(question: str, matcher: PlaceMatcher) -> QuestionInfo:
         unknown = still
     if pilots and not any(not s.pilots and not s.province for s in spans):
         unknown = []  # a pilot is named: other places (its city, a neighbour) are context, not the subject
-    return QuestionInfo(q, pilots, scope, unknown[0] if unknown else None, is_cross, provinces)
+    return QuestionInfo(q, pilots, scope, unknown[0] if unknown else None, is_cross, provinces, unplaced)
 
 
 def detect_pilots(question: str, aliases: dict[str, list[str]]) -> list[str]:
@@ -347,7 +355,7 @@ def cross_key_terms(question: str) -> tuple[list[str], list[str]]:
     else:
         body = _PARENS.sub("", q)
         rest = _CROSS_SCAFFOLD.sub("|", body)
-        phrases = [p for p in rest.split("|") if len(p) >= 2]
+        phrases = [p for p in rest.split("|") if len(p) >= 2 and p not in _GENERIC_TERMS]
         phrases = sorted(phrases, key=len, reverse=True)[:1]
     cores = []
     for p in phrases:
@@ -460,7 +468,7 @@ class HybridRetriever(BaseRetriever):
             return Retrieval(question=q, passages=[], mode=mode, timings_ms={"total": 0.0})
         info = analyze_question(q, self.matcher)
         if explicit:
-            info.pilots, info.scope, info.is_cross = [explicit], [explicit], False
+            info.pilots, info.scope, info.is_cross, info.unknown_place = [explicit], [explicit], False, None
         t1 = time.perf_counter()
         scores, timings = self._scores(q, mode)
         t2 = time.perf_counter()
@@ -601,13 +609,27 @@ class HybridRetriever(BaseRetriever):
         """Every pilot's best supporting passage for a "which pilots…" question."""
         st = self._st
         n = len(self.index.chunks)
-        phrases, cores = cross_key_terms(q)
+        phrases, cores = cross_key_terms(info.unplaced or q)
         cand = np.arange(n)
         if info.scope:
             cand = np.concatenate([st["pilot_idx"][p] for p in info.scope if p in st["pilot_idx"]])
         texts = st["norm_texts"]
         fused, parts = self._fuse(cand, scores, mode)
         n_pilots = max(1, len(st["pilots"]))
+        if not phrases:
+            # "河北省有哪些试点？" / "一共有多少个试点？": no key term, list the pilots (their intro first)
+            intro = np.array([self.index.chunks[int(i)].top_section == "引言" for i in cand])
+            order = np.lexsort((np.arange(len(cand)), ~intro))
+            seen: set[int] = set()
+            out = []
+            for i in order:
+                p = int(st["pilot_of"][cand[i]])
+                if p in seen:
+                    continue
+                seen.add(p)
+                c = self.index.chunks[int(cand[i])]
+                out.append(Passage(rank=len(out) + 1, chunk=c, score=1.0, scores={"list": 1.0}))
+            return out, []
         # strength of the lexical evidence: 2 = a full key phrase, 1 = its core, 0 = none
         strength = np.zeros(len(cand), dtype=np.int8)
         terms_used: list[str] = []
@@ -621,6 +643,19 @@ class HybridRetriever(BaseRetriever):
                 if hit.any():
                     strength[hit] = np.maximum(strength[hit], level)
                     terms_used.append(t)
+        if not strength.any():
+            # the words of the key phrase, in any order (`利用互联网发展电子商务` → 互联网 + 电子商务)
+            from .store import tokenize
+
+            for p in phrases:
+                toks = [t for t in dict.fromkeys(tokenize(_LEADING_VERBS.sub("", p) or p))
+                        if len(t) >= 2 and t not in _GENERIC_TERMS and not _LEADING_VERBS.fullmatch(t)]
+                toks = [t for t in toks if not any(t != u and t in u for u in toks)]
+                if len(toks) >= 2:
+                    hit = np.fromiter((all(t in texts[i] for t in toks) for i in cand), dtype=bool, count=len(cand))
+                    if hit.any():
+                        strength[hit] = 1
+                        terms_used.extend(toks)
         if strength.any():
             keep = strength > 0
         else:

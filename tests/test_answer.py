@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rag.answer import (DEFAULT_MIN_SCORE, UNGROUNDED_NOTICE, Answer, Citation, ExtractiveAnswerer, quote_lines,
+from rag.answer import (DEFAULT_MIN_SCORE, Answer, ExtractiveAnswerer, quote_lines,
                         verify_citations)
 from rag.chain import build_chain
 from rag.chunking import chunk_corpus

@@ -15,7 +15,6 @@ a short apology.
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
