@@ -9,7 +9,7 @@ with no valid citation as ungrounded.
 Public API
 ----------
 - `Citation`, `Answer` (`to_json(id)` = the stable batch format, `to_dict()` = that plus grounded/notice/…)
-- `ExtractiveAnswerer(min_score=0.55, max_sentences=3).answer(question, retrieval) -> Answer` / `.stream()`
+- `ExtractiveAnswerer(min_score=0.30, max_sentences=3).answer(question, retrieval) -> Answer` / `.stream()`
 - `verify_citations(text, passages) -> (clean_text, citations, grounded)`
 - `LLMAnswerer(config=None, *, base_url, model, api_key, timeout, max_retries)` — any OpenAI-compatible endpoint
 - `LocalLLMAnswerer(config_or_path)` — a local Hugging Face causal LM directory (transformers, no download)
@@ -39,7 +39,7 @@ __all__ = [
     "DEFAULT_MIN_SCORE", "UNGROUNDED_NOTICE",
 ]
 
-DEFAULT_MIN_SCORE = 0.45
+DEFAULT_MIN_SCORE = 0.30
 UNGROUNDED_NOTICE = "未能核实引用，此回答可能没有文件依据"
 _PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -119,6 +119,8 @@ _NUM_TOKEN = re.compile(r"\d+(?:\.\d+)?")
 # A question that asks for a figure: the answer sentence must contain one.
 _ASKS_FIGURE = re.compile(r"多少|几[个家位项条批所座倍年万]|多大|多长|多远|多高|多宽|多重|比例|比重|百分之|第几|几成")
 # Words that make a figure likely (soft bonus only).
+_ASKS_RATE = re.compile(r"率|比例|比重|占比|百分")   # a rate is answered by a percentage, not by "五个"
+_PERCENT = re.compile(r"\d\s*[%％]|百分之")
 _FIGURE_HINT = re.compile(r"率|面积|人口|目标|规模|总量|产值|生产总值|GDP|投资|资金|亿|万|公里|融资|增速|增长")
 
 # Question scaffolding: removed before content terms are taken from the question.
@@ -542,6 +544,8 @@ class ExtractiveAnswerer:
         if s.coverage < self.min_score:
             return False
         if qa.asks_figure and not _has_figure(s.n):
+            return False
+        if qa.asks_figure and _ASKS_RATE.search(qa.q) and not _PERCENT.search(s.n):
             return False
         if qa.years:  # a sentence about another year does not answer; one with no year may (lists)
             s_years = set(_YEAR.findall(s.n))

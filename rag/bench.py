@@ -37,6 +37,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .config import Config
+from .files import atomic_write  # noqa: F401 - re-exported for the report writers below
 from .text import norm
 
 BENCH_PARTS = ("build", "load", "latency", "threads", "serve", "naive", "profile")
@@ -66,23 +67,6 @@ def summary(values: Sequence[float]) -> dict:
         return {"n": 0, "p50": None, "p95": None, "mean": None}
     return {"n": len(xs), "p50": round(pct(xs, 50), 2), "p95": round(pct(xs, 95), 2),
             "mean": round(statistics.fmean(xs), 2)}
-
-
-def atomic_write(path: Path, data: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def free_port() -> int:
@@ -818,7 +802,7 @@ def run_bench(config: Config, quick: bool = False, out_dir: str | Path | None = 
                 if v["naive"]["p50"]:
                     res["naive"]["latency_ratio"] = round(v["hybrid"]["p50"] / v["naive"]["p50"], 3)
         if "threads" in parts:
-            qitems = items[: (16 if quick else 48)]
+            qitems = items[: (12 if quick else 32)]
             res["query_paths"] = bench_query_paths(cfg, work, qitems, index)
             res["errors"].extend(f"query path {e}" for e in res["query_paths"]["errors"])
             res["recommendation"] = recommend(res)

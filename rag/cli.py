@@ -16,6 +16,8 @@ from .config import Config
 EXIT_USER = 2
 # Settings that need an index of their own; `eval --compare chunk_max_chars=150,300` builds one per value.
 INDEX_SETTINGS = ("chunk_max_chars", "chunk_overlap_sentences", "embed_model")
+# Settings fixed when the pipeline is loaded (a PilotQA per value, sharing the index when it is the same).
+PIPELINE_SETTINGS = INDEX_SETTINGS + ("answer_min_score", "reranker")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -312,16 +314,19 @@ def cmd_eval(args, config: Config) -> int:
         from .pilotqa import PilotQA
         from .store import build_index, staleness
 
-        key = tuple((k, settings[k]) for k in INDEX_SETTINGS if k in settings)
+        key = tuple((k, settings[k]) for k in PIPELINE_SETTINGS if k in settings)
         if key not in pipelines:
             cfg = config.with_overrides(**dict(key))
-            if key and cfg != config:
-                slug = "-".join(f"{k}={v}" for k, v in key).replace("/", "_")
+            index_key = [(k, v) for k, v in key if k in INDEX_SETTINGS]
+            if index_key and config.with_overrides(**dict(index_key)) != config:
+                slug = "-".join(f"{k}={v}" for k, v in index_key).replace("/", "_")
                 cfg = cfg.with_overrides(index_name=f"{config.index_name}--{slug}")
                 if staleness(cfg):
                     build_index(cfg, progress=not args.quiet)
+            same_index = [p for p in pipelines.values() if p.config.index_path == cfg.index_path]
             same_model = [p for p in pipelines.values() if p.config.embed_model == cfg.embed_model]
-            pipelines[key] = PilotQA(cfg, embedder=same_model[0].embedder if same_model else None)
+            pipelines[key] = PilotQA(cfg, index=same_index[0].index if same_index else None,
+                                     embedder=same_model[0].embedder if same_model else None)
         return pipelines[key]
 
     qa = pipeline(variants[0])

@@ -30,6 +30,7 @@ class Config:
     k: int = 5
     mode: str = "hybrid"
     reranker: str = ""
+    answer_min_score: float = 0.30   # the extractive answerer's refusal bar (calibrated with `eval --compare`)
     llm_base_url: str = ""
     llm_model: str = ""
     llm_api_key: str = ""

@@ -148,7 +148,7 @@ class PilotQA:
 
         if kind not in self._answerers:
             if kind == "extractive":
-                self._answerers[kind] = A.ExtractiveAnswerer()
+                self._answerers[kind] = A.ExtractiveAnswerer(min_score=self.config.answer_min_score)
             elif kind == "llm":
                 if self.config.llm_local:
                     self._answerers[kind] = A.LocalLLMAnswerer(self.config)
