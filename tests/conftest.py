@@ -13,6 +13,14 @@ CORPUS = ROOT / "data" / "pilots-batch2.txt"
 
 
 @pytest.fixture(scope="session")
+def corpus():
+    """The real corpus, parsed once."""
+    from rag.corpus import load_corpus
+
+    return load_corpus([CORPUS])
+
+
+@pytest.fixture(scope="session")
 def index_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("index")
 

@@ -1,7 +1,6 @@
 """Chunking on the real corpus (no mocks)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -9,13 +8,7 @@ from rag.chunking import DEFAULT_SETTINGS, Chunk, ChunkSettings, chunk_corpus, c
 from rag.corpus import load_corpus
 from rag.text import norm, split_sentences
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data" / "pilots-batch2.txt"
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    return load_corpus([DATA])
+from conftest import CORPUS as DATA
 
 
 @pytest.fixture(scope="module")

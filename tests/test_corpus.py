@@ -9,13 +9,7 @@ import pytest
 from rag.corpus import CorpusError, load_corpus, parse_pilot_name
 from rag.text import norm
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data" / "pilots-batch2.txt"
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    return load_corpus([DATA])
+from conftest import CORPUS as DATA
 
 
 @pytest.fixture(scope="module")

@@ -352,6 +352,10 @@ def serve(config: Config, answerer: str | None = None) -> int:
         report = build_index(config, progress=True)
         print(f"已构建索引 {report.path}：{report.chunks} 个片段", file=sys.stderr)
     print("正在加载索引与模型……", file=sys.stderr)
+    # Requests run concurrently on a 2-core machine: one torch thread per request avoids the oversubscription
+    # that turns a 25 ms query embedding into a 1 s one whenever anything else is running (see bench report).
+    if config.torch_threads <= 0:
+        config = config.with_overrides(torch_threads=1)
     qa = PilotQA(config)
     if answerer == "llm" and not config.llm_configured:
         print("警告：未配置大模型，网页中将使用抽取式回答。", file=sys.stderr)
