@@ -915,7 +915,25 @@ class _LLMBase:
         assert final is not None
         return final
 
-    def stream(self, question: str, retrieval) -> Iterator[str | Answer]:  # pragma: no cover - abstract
+    def stream(self, question: str, retrieval) -> Iterator[str | Answer]:
+        """Yield text deltas as the model writes, then the verified `Answer` (its text is the cleaned one:
+        invalid markers removed, valid ones renumbered — it may differ from the concatenated deltas)."""
+        question = question or retrieval.question
+        early = self._no_passages(question, retrieval)
+        if early is not None:
+            yield early.text
+            yield early
+            return
+        t0 = time.perf_counter()
+        parts: list[str] = []
+        for delta in self._deltas(question, retrieval):
+            if delta:
+                parts.append(delta)
+                yield delta
+        yield self._finish(question, retrieval, "".join(parts), t0)
+
+    def _deltas(self, question: str, retrieval) -> Iterator[str]:  # pragma: no cover - abstract
+        """The model's text as it is generated; failures raise `LLMError`."""
         raise NotImplementedError
 
 
@@ -968,30 +986,16 @@ class LLMAnswerer(_LLMBase):
         system, user = build_messages(question, retrieval.passages, self.prompts_dir)
         return [SystemMessage(content=system), HumanMessage(content=user)]
 
-    def stream(self, question: str, retrieval) -> Iterator[str | Answer]:
-        """Yield text deltas as the model writes, then the verified `Answer` (its text is the cleaned one:
-        invalid markers removed, valid ones renumbered — it may differ from the concatenated deltas)."""
-        question = question or retrieval.question
-        early = self._no_passages(question, retrieval)
-        if early is not None:
-            yield early.text
-            yield early
-            return
-        t0 = time.perf_counter()
+    def _deltas(self, question: str, retrieval) -> Iterator[str]:
         msgs = self.messages(question, retrieval)
-        parts: list[str] = []
         try:
             for chunk in self._llm().stream(msgs):
-                delta = chunk.content if isinstance(chunk.content, str) else "".join(
+                yield chunk.content if isinstance(chunk.content, str) else "".join(
                     x.get("text", "") if isinstance(x, dict) else str(x) for x in (chunk.content or []))
-                if delta:
-                    parts.append(delta)
-                    yield delta
         except LLMError:
             raise
         except Exception as exc:
             raise _llm_error(exc, self.base_url, self.timeout, self._api_key) from None
-        yield self._finish(question, retrieval, "".join(parts), t0)
 
     def invoke_text(self, question: str, retrieval) -> str:
         """One non-streaming call; the raw model text (for debugging)."""
@@ -1054,14 +1058,7 @@ class LocalLLMAnswerer(_LLMBase):
             ids = ids[:, -keep:]
         return ids
 
-    def stream(self, question: str, retrieval) -> Iterator[str | Answer]:
-        question = question or retrieval.question
-        early = self._no_passages(question, retrieval)
-        if early is not None:
-            yield early.text
-            yield early
-            return
-        t0 = time.perf_counter()
+    def _deltas(self, question: str, retrieval) -> Iterator[str]:
         try:
             import torch
             from transformers import TextIteratorStreamer
@@ -1086,11 +1083,7 @@ class LocalLLMAnswerer(_LLMBase):
             with self._lock:
                 th = threading.Thread(target=run, daemon=True)
                 th.start()
-                parts = []
-                for delta in streamer:
-                    if delta:
-                        parts.append(delta)
-                        yield delta
+                yield from streamer
                 th.join()
             if errors:
                 raise errors[0]
@@ -1098,4 +1091,3 @@ class LocalLLMAnswerer(_LLMBase):
             raise
         except Exception as exc:
             raise LLMError(f"本地模型生成失败：{type(exc).__name__}: {str(exc)[:200]}") from None
-        yield self._finish(question, retrieval, "".join(parts), t0)
