@@ -6,8 +6,8 @@ PILOTQA := .venv/bin/pilotqa
 setup:
 	@bash scripts/setup.sh
 
+# `serve` builds the index first when it is missing or stale (with progress), then opens the app.
 run: setup
-	@$(PILOTQA) build --if-stale
 	@$(PILOTQA) serve
 
 test:

@@ -149,13 +149,6 @@ def evidence_hit(texts: Sequence[str], evidence: Sequence[str]) -> bool:
     return any(e in norm(t) for t in texts for e in ev)
 
 
-def _clear_qcache(retriever) -> None:
-    st = getattr(retriever, "_st", None)
-    cache = st.get("qcache") if isinstance(st, dict) else None
-    if cache is not None:
-        cache.clear()
-
-
 # --------------------------------------------------------------------------- the naive LangChain peer
 
 
@@ -257,7 +250,7 @@ def bench_latency(qa, items, naive: "NaiveRetriever | None", *, seed: int = 7) -
     # warm-up on text that is not a gold question (allocations, jieba, torch kernels)
     for w in ("城镇化试点的主要任务是什么？", "户籍制度改革", "海绵城市建设目标"):
         for fn in variants.values():
-            _clear_qcache(qa.retriever)
+            qa.retriever.clear_cache()
             fn(w)
 
     rng = random.Random(seed)
@@ -269,7 +262,7 @@ def bench_latency(qa, items, naive: "NaiveRetriever | None", *, seed: int = 7) -
         order = list(variants)
         rng.shuffle(order)
         for name in order:
-            _clear_qcache(qa.retriever)
+            qa.retriever.clear_cache()
             t0 = time.perf_counter()
             try:
                 res = variants[name](item.question)
@@ -348,7 +341,7 @@ def _query_worker(variant: str, qfile: str, outfile: str) -> None:
     questions = json.loads(Path(qfile).read_text(encoding="utf-8"))
     for w in ("城镇化试点的主要任务是什么？", "户籍制度改革", "海绵城市建设目标"):
         emb.embed_queries([w])
-        _clear_qcache(qa.retriever)
+        qa.retriever.clear_cache()
         qa.ask(w)
     times: dict[str, list[float]] = {"embed": [], "hybrid": [], "answer": []}
     top: dict[str, dict[str, list[str]]] = {"hybrid": {}, "dense": {}}
@@ -358,12 +351,12 @@ def _query_worker(variant: str, qfile: str, outfile: str) -> None:
         v = emb.embed_queries([q])
         times["embed"].append((time.perf_counter() - a) * 1000)
         vecs.append(np.asarray(v, np.float32).reshape(-1).tolist())
-        _clear_qcache(qa.retriever)
+        qa.retriever.clear_cache()
         a = time.perf_counter()
         r = qa.search(q, mode="hybrid")
         times["hybrid"].append((time.perf_counter() - a) * 1000)
         top["hybrid"][qid] = [p.chunk.id for p in r.passages[:5]]
-        _clear_qcache(qa.retriever)
+        qa.retriever.clear_cache()
         a = time.perf_counter()
         qa.ask(q, answerer="extractive")
         times["answer"].append((time.perf_counter() - a) * 1000)
@@ -531,7 +524,7 @@ def profile_retrieval(qa, questions: Sequence[str], top: int = 15) -> dict:
     prof = Profiler(interval=0.0005)
     prof.start()
     for q in questions:
-        _clear_qcache(qa.retriever)
+        qa.retriever.clear_cache()
         qa.ask(q, answerer="extractive")
     prof.stop()
     session = prof.last_session

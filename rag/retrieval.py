@@ -486,6 +486,11 @@ class HybridRetriever(BaseRetriever):
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         return [passage_to_document(p) for p in self.retrieve(query).passages]
 
+    def clear_cache(self) -> None:
+        """Forget cached question vectors (a repeated question is otherwise not re-embedded): measurements
+        call this so that every question pays its real embedding cost."""
+        self._st["qcache"].clear()
+
     # ------------------------------------------------------------------ scoring
 
     def _embed(self, q: str) -> np.ndarray:
