@@ -323,10 +323,13 @@ def cmd_eval(args, config: Config) -> int:
                 cfg = cfg.with_overrides(index_name=f"{config.index_name}--{slug}")
                 if staleness(cfg):
                     build_index(cfg, progress=not args.quiet)
-            same_index = [p for p in pipelines.values() if p.config.index_path == cfg.index_path]
-            same_model = [p for p in pipelines.values() if p.config.embed_model == cfg.embed_model]
-            pipelines[key] = PilotQA(cfg, index=same_index[0].index if same_index else None,
-                                     embedder=same_model[0].embedder if same_model else None)
+            if cfg == config:
+                pipelines[key] = _open(config)  # the configured pipeline, opened like every other command's
+            else:
+                same_index = [p for p in pipelines.values() if p.config.index_path == cfg.index_path]
+                same_model = [p for p in pipelines.values() if p.config.embed_model == cfg.embed_model]
+                pipelines[key] = PilotQA(cfg, index=same_index[0].index if same_index else None,
+                                         embedder=same_model[0].embedder if same_model else None)
         return pipelines[key]
 
     qa = pipeline(variants[0])
