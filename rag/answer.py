@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
-from .text import jieba_tokenizer, norm, split_sentences, to_simplified
+from .text import jieba_pos_tokenizer, jieba_tokenizer, norm, split_sentences, to_simplified
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
@@ -379,8 +379,9 @@ def _qualifier_conflict(segments: list[str], sent_n: str) -> bool:
     for seg in segments:
         if len(seg) < 5 or seg in sent_n:
             continue
-        words = jieba_tokenizer().lcut(seg)
-        if len(words[0]) < 2:
+        words = jieba_pos_tokenizer().lcut(seg)
+        # only a noun-like qualifier (户籍, 常住) names another quantity; 开展…/两种… do not
+        if len(words[0].word) < 2 or not words[0].flag.startswith(("n", "b")):
             continue
         qual, head = seg[:2], seg[2:]
         if len(head) < 3:
@@ -388,7 +389,7 @@ def _qualifier_conflict(segments: list[str], sent_n: str) -> bool:
         k = sent_n.find(head)
         while k >= 0:
             prev = sent_n[k - 2:k] if k >= 2 else ""
-            if prev and prev != qual and _CJK2.fullmatch(prev) and _CJK2.fullmatch(qual):
+            if prev and prev != qual and "的" not in prev and _CJK2.fullmatch(prev) and _CJK2.fullmatch(qual):
                 return True
             k = sent_n.find(head, k + 1)
     return False

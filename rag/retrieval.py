@@ -25,7 +25,6 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
 from .chunking import Chunk
-from .text import norm, to_simplified
+from .text import jieba_pos_tokenizer, norm, to_simplified
 
 MODES = ("dense", "bm25", "hybrid")
 FUSIONS = ("rrf", "weighted")
@@ -203,19 +202,10 @@ class QuestionInfo:
     unplaced: str = ""     # the question with pilot/province names blanked out (for cross key terms)
 
 
-@lru_cache(maxsize=1)
-def _pos_tokenizer():
-    import jieba.posseg as pseg
-
-    from .text import jieba_tokenizer
-
-    return pseg.POSTokenizer(jieba_tokenizer())
-
-
 def _unknown_places(masked: str, allow_bare: bool, known: set[str]) -> list[str]:
     """Place names jieba finds in the question (pilot/province spans already masked out)."""
     found: list[str] = []
-    toks = [(p.word, p.flag) for p in _pos_tokenizer().lcut(masked)]
+    toks = [(p.word, p.flag) for p in jieba_pos_tokenizer().lcut(masked)]
     han = re.compile(r"^[\u4e00-\u9fff]+$")
     for j, (w, f) in enumerate(toks):
         if not han.match(w) or w in known:

@@ -64,3 +64,11 @@ def jieba_tokenizer():
     """The one jieba tokenizer of the process (dictionary loaded once, under a lock: loading is not thread-safe)."""
     with _JIEBA_LOCK:
         return _jieba_unlocked()
+
+
+@lru_cache(maxsize=1)
+def jieba_pos_tokenizer():
+    """Part-of-speech tagging over the same tokenizer (and so the same added pilot names)."""
+    import jieba.posseg as pseg
+
+    return pseg.POSTokenizer(jieba_tokenizer())
