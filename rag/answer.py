@@ -9,7 +9,7 @@ with no valid citation as ungrounded.
 Public API
 ----------
 - `Citation`, `Answer` (`to_json(id)` = the stable batch format, `to_dict()` = that plus grounded/notice/…)
-- `ExtractiveAnswerer(min_score=0.30, max_sentences=3).answer(question, retrieval) -> Answer` / `.stream()`
+- `ExtractiveAnswerer(min_score=0.35, max_sentences=3).answer(question, retrieval) -> Answer` / `.stream()`
 - `verify_citations(text, passages) -> (clean_text, citations, grounded)`
 - `LLMAnswerer(config=None, *, base_url, model, api_key, timeout, max_retries)` — any OpenAI-compatible endpoint
 - `LocalLLMAnswerer(config_or_path)` — a local Hugging Face causal LM directory (transformers, no download)
@@ -39,7 +39,7 @@ __all__ = [
     "DEFAULT_MIN_SCORE", "UNGROUNDED_NOTICE",
 ]
 
-DEFAULT_MIN_SCORE = 0.30
+DEFAULT_MIN_SCORE = 0.35
 UNGROUNDED_NOTICE = "未能核实引用，此回答可能没有文件依据"
 _PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
