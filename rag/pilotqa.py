@@ -74,6 +74,7 @@ class PilotQA:
         self._corpus = None
         self._answerers: dict[str, object] = {}
         self._refused: str | None = None  # a published build that failed its checks: not re-read per request
+        self._para_cache: tuple | None = None  # (corpus, paragraphs) for citation lookup
 
     # ------------------------------------------------------------------ loading
 
@@ -198,8 +199,8 @@ class PilotQA:
         key = norm(to_simplified(q)).strip("。；;，,！？!?")
         matches: list[CiteMatch] = []
         if len(key) >= 4:
-            for pilot, path_titles, para, source in self._paragraphs():
-                if key in norm(para.text):
+            for pilot, path_titles, para, source, para_n in self._paragraphs():
+                if key in para_n:
                     matches.append(self._cite_match(True, pilot, path_titles, para.start_line, para.end_line,
                                                     para.text, source, context, 1.0))
         if matches:
@@ -212,18 +213,18 @@ class PilotQA:
         ]
 
     def _paragraphs(self):
-        cached = getattr(self, "_para_cache", None)
-        if cached is not None and cached[0] is self._corpus:
-            return cached[1]
-        out = []
-        for p in self.corpus.pilots:
-            for para in p.intro:
-                out.append((p.name, ["引言"], para, p.source))
-            for titles, sec in p.iter_sections():
-                for para in sec.paragraphs:
-                    out.append((p.name, titles, para, p.source))
-        self._para_cache = (self._corpus, out)
-        return out
+        """Every paragraph with its normalised text, computed once per loaded corpus (not per lookup)."""
+        corpus = self.corpus
+        if self._para_cache is None or self._para_cache[0] is not corpus:
+            out = []
+            for p in corpus.pilots:
+                for para in p.intro:
+                    out.append((p.name, ["引言"], para, p.source, norm(para.text)))
+                for titles, sec in p.iter_sections():
+                    for para in sec.paragraphs:
+                        out.append((p.name, titles, para, p.source, norm(para.text)))
+            self._para_cache = (corpus, out)
+        return self._para_cache[1]
 
     def _cite_match(self, exact, pilot, titles, start, end, text, source, context, score) -> CiteMatch:
         lines = self.corpus.lines(source) if source else []
@@ -249,13 +250,4 @@ class PilotQA:
             out.append({"title": sec.title, "level": sec.level, "start_line": sec.start_line,
                         "paragraphs": [(x.start_line, x.end_line, x.text) for x in sec.paragraphs]})
         return out
-
-
-def open_pilotqa(config: Config, *, build_if_missing: bool = False, progress: bool = True) -> PilotQA:
-    """Load PilotQA; optionally build a missing or stale index first."""
-    from .store import build_index, staleness
-
-    if build_if_missing and staleness(config):
-        build_index(config, progress=progress)
-    return PilotQA(config)
 
