@@ -885,9 +885,11 @@ class _LLMBase:
         if refusal:
             grounded = True
             if not cits and passages:
-                closest = ExtractiveAnswerer(warm=False)._refuse(
-                    question, retrieval, _analyse(question, retrieval, None, 1.0),
-                    [s for pi, p in enumerate(passages) for s in _passage_sentences(pi, p.chunk)])
+                extractive = ExtractiveAnswerer(warm=False)
+                analysis = _analyse(question, retrieval, None, 1.0)
+                sents = [s for pi, p in enumerate(passages) for s in _passage_sentences(pi, p.chunk)]
+                extractive._score(analysis, sents, retrieval)  # "closest" means best-scored, not first
+                closest = extractive._refuse(question, retrieval, analysis, sents)
                 tail = closest.text.split("最接近的内容：", 1)
                 if len(tail) == 2:
                     clean = clean.rstrip() + "\n最接近的内容：" + tail[1]

@@ -34,6 +34,7 @@ be found in a passage of pilot[i].
 from __future__ import annotations
 
 import json
+import re
 import os
 import sys
 import time
@@ -214,8 +215,13 @@ def _passage_has_evidence(passage: Mapping, item: GoldItem, ev_norm: Sequence[st
     return any(e and e in text for e in ev_norm)
 
 
+_PROVINCE = re.compile(r"^(.{2,}?(?:维吾尔自治区|壮族自治区|回族自治区|自治区|省|市))")
+
+
 def _pilot_surfaces(known: Iterable[str], aliases: Mapping[str, Sequence[str]] | None):
     """norm(surface) → set of pilots it names, for every known pilot's full name and aliases."""
+    from .places import province_short
+
     surf: dict[str, set[str]] = {}
     for p in known:
         forms = [p, *((aliases or {}).get(p) or ())]
@@ -223,6 +229,12 @@ def _pilot_surfaces(known: Iterable[str], aliases: Mapping[str, Sequence[str]] |
             nf = norm(f)
             if nf:
                 surf.setdefault(nf, set()).add(p)
+    # Province names claim their span but name no pilot, so `天津市…` is never read as the pilot `津市`.
+    for p in known:
+        m = _PROVINCE.match(norm(p))
+        if m:
+            for f in (m.group(1), province_short(m.group(1))):
+                surf.setdefault(f, set())
     return surf
 
 
@@ -243,7 +255,7 @@ def named_pilots(text: str, surfaces: Mapping[str, set[str]]) -> list[set[str]]:
                     taken[j] = True
                 hit = True
             start = i + 1
-        if hit:
+        if hit and surfaces[s]:
             found.append(set(surfaces[s]))
     return found
 

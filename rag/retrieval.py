@@ -78,6 +78,13 @@ PROVINCES = (
 _PROV_SUFFIX = re.compile(r"(维吾尔自治区|壮族自治区|回族自治区|特别行政区|自治区|省|市)$")
 # One-character place suffixes: `X` + one of these is a different place than the pilot `X…`.
 _SUFFIX_CHARS = set("市县区镇省州旗乡村")
+
+
+def _is_word(s: str) -> bool:
+    """A dictionary word (市政, 区位, 市场…): the pilot's stem is followed by a word, not by another suffix."""
+    from .text import jieba_tokenizer
+
+    return len(s) == 2 and jieba_tokenizer().FREQ.get(s, 0) > 0
 _SUFFIX_TOKENS = ("新区", "自治州", "自治县", "市", "县", "区", "镇", "省", "州", "旗")
 # Words ending like a place that are not places (or not a specific one).
 _GENERIC_PLACES = set(
@@ -174,7 +181,7 @@ class PlaceMatcher:
                 s = q[i:i + L]
                 if s in self.pilot_table:
                     nxt = q[i + L] if i + L < n else ""
-                    if nxt in _SUFFIX_CHARS and s[-1] not in _SUFFIX_CHARS and not q[i + L:i + L + 2] in ("市场", "区域", "县域", "市民", "镇域"):
+                    if nxt in _SUFFIX_CHARS and s[-1] not in _SUFFIX_CHARS and not _is_word(q[i + L:i + L + 2]):
                         # `永安镇` / `红河县`: the stem of a pilot + another suffix is another place
                         out.append(Place([], None, s + nxt, i, i + L + 1))
                         i += L + 1
@@ -543,7 +550,8 @@ class HybridRetriever(BaseRetriever):
         if info.scope and self.restrict:
             if len(info.pilots) > 1:
                 return self._multi(q, info, scores, mode, k)
-            cand = np.concatenate([st["pilot_idx"][p] for p in info.scope if p in st["pilot_idx"]])
+            parts_idx = [st["pilot_idx"][p] for p in info.scope if p in st["pilot_idx"]]
+            cand = np.concatenate(parts_idx) if parts_idx else np.arange(n)
         else:
             cand = np.arange(n)
         if not len(cand):
@@ -607,7 +615,8 @@ class HybridRetriever(BaseRetriever):
         phrases, cores = cross_key_terms(info.unplaced or q)
         cand = np.arange(n)
         if info.scope:
-            cand = np.concatenate([st["pilot_idx"][p] for p in info.scope if p in st["pilot_idx"]])
+            parts_idx = [st["pilot_idx"][p] for p in info.scope if p in st["pilot_idx"]]
+            cand = np.concatenate(parts_idx) if parts_idx else np.arange(n)
         texts = st["norm_texts"]
         fused, parts = self._fuse(cand, scores, mode)
         n_pilots = max(1, len(st["pilots"]))

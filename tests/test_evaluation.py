@@ -258,6 +258,16 @@ def test_pilot_mentions_longest_first():
     assert o.pilot_recall == 1.0 and o.pilot_precision == 1.0
 
 
+def test_province_name_is_not_read_as_a_pilot():
+    """`天津市…` names no pilot, even though the pilot 津市 (湖南省津市市—澧县) is inside it."""
+    from rag.evaluation import GoldItem, score_question
+
+    item = GoldItem("x", "q", (), ("天津市东丽区",), (), (), "cross")
+    rec = {"answer": "天津市东丽区[1]和天津市滨海新区都提到了。", "answerable": True, "citations": [], "passages": []}
+    o = score_question(item, rec, aliases={"天津市东丽区": ["东丽区"], "湖南省津市市—澧县": ["津市市", "津市"]})
+    assert o.pilot_recall == 1.0 and o.pilot_precision == 1.0
+
+
 def test_percentile():
     assert percentile([], 50) is None
     assert percentile([7], 95) == 7

@@ -31,6 +31,8 @@ def aliases():
     ("临港的主要任务是什么？", ["上海市浦东新区（临港地区）"]),          # part of a parenthesised name
     ("津市—澧县素有什么称号？", ["湖南省津市市—澧县"]),                  # twin place
     ("房山区和东丽区的面积分别是多少？", ["北京市房山区", "天津市东丽区"]),
+    ("房山市政设施建设有哪些任务？", ["北京市房山区"]),                  # 房山 + the word 市政, not a place 房山市
+    ("临港区位优势是什么？", ["上海市浦东新区（临港地区）"]),            # 临港 + 区位
 ])
 def test_detect_pilots_names(aliases, question, expected):
     from rag.retrieval import detect_pilots

@@ -174,8 +174,8 @@ def build_app(qa, config: Config, *, default_answerer: str | None = None) -> gr.
                 short = shown_q.strip()[:120] + ("…" if len(shown_q.strip()) > 120 else "")
                 history = history + [{"role": "user", "content": _history_text(short)},
                                      {"role": "assistant", "content": f"<div class='pq-chat-refusal'>{R.esc(msg)}</div>"}]
-            # the question stays in the box so it can be corrected
-            yield gr.skip(), history, \
+            # the question goes back into the box so it can be corrected (the first yield had cleared it)
+            yield shown_q, history, \
                 R.message_html(msg, "refusal" if isinstance(exc, _question_error()) else "error"), {"error": msg}
 
     def _chat_answer(answer) -> str:

@@ -11,6 +11,8 @@ import re
 import unicodedata
 from typing import Iterable, Sequence
 
+from rag.text import to_simplified
+
 _WS = re.compile(r"\s")
 
 
@@ -185,7 +187,8 @@ def cite_html(matches, text: str) -> str:
         rows = []
         for n, line in m.context_before:
             rows.append(f'<div class="pq-line pq-ctx"><span class="pq-ln">{int(n)}</span><span>{esc(line)}</span></div>')
-        body = highlight(m.text, [text]) if m.exact else esc(m.text).replace("\n", "<br>")
+        # the lookup matched the simplified form; highlight that, so a traditional-character query is marked too
+        body = highlight(m.text, [to_simplified(text)]) if m.exact else esc(m.text).replace("\n", "<br>")
         rows.append(f'<div class="pq-line pq-hit"><span class="pq-ln">{int(m.start_line)}</span><span>{body}</span></div>')
         for n, line in m.context_after:
             rows.append(f'<div class="pq-line pq-ctx"><span class="pq-ln">{int(n)}</span><span>{esc(line)}</span></div>')
