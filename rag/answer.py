@@ -124,13 +124,13 @@ _PERCENT = re.compile(r"\d\s*[%％]|百分之")
 _FIGURE_HINT = re.compile(r"率|面积|人口|目标|规模|总量|产值|生产总值|GDP|投资|资金|亿|万|公里|融资|增速|增长")
 
 # Question scaffolding: removed before content terms are taken from the question.
-_STOP_PHRASES = sorted(set("""
+_STOP_PHRASES = frozenset("""
 是多少 有多少 为多少 达到多少 要达到多少 多少 有多大 多大 多长 多远 多高 多宽 几个 哪几个 哪几 哪些 哪个 哪条 哪位
 哪里 哪两 哪三 哪四 哪种 哪类 哪一 什么样 是什么 为什么 什么 是谁 由谁 谁 如何 怎样 怎么 是否 有没有 请问 分别是 分别
 是 有 的 了 吗 呢 啊 吧 要 将 会 能 可 计划 力争 预计 目标 要求 达到 到 在 于 和 与 及 或 等 其 之 为 被 把 对 从 以
 试点 综合试点 新型城镇化综合试点 工作方案要点 工作方案 方案 要点 文件 资料 提到 提出 提及 涉及 关于 方面 主要 情况 内容
 一下 介绍 讲了 说了 里 中 上 多 那个 这个 那些 这些 哪 个
-""".split()), key=len, reverse=True)
+""".split())
 # Extra words dropped for "which pilots mention X" key terms.
 _CROSS_STOP = {"建设", "推进", "发展", "实施", "加快", "开展", "推动", "方向", "以", "为", "有", "几个", "哪些", "提",
                "建立", "积极", "加强", "都", "共", "运用", "利用", "采用", "使用", "设立", "打造", "探索", "实行", "推行",
@@ -286,7 +286,7 @@ class _Query:
 
 def _segments(q: str, extra_stop: set[str] = frozenset()) -> list[str]:
     """Runs of content tokens of `q` (jieba tokens that are not question scaffolding / punctuation)."""
-    stop = set(_STOP_PHRASES) | set(extra_stop)
+    stop = _STOP_PHRASES | extra_stop if extra_stop else _STOP_PHRASES
     segs, cur = [], []
     for tok in jieba_tokenizer().lcut(q):
         if tok in stop or tok == "|" or all(c in _PUNCT for c in tok):

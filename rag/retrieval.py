@@ -411,14 +411,15 @@ class HybridRetriever(BaseRetriever):
         for p in pilots:
             aliases.setdefault(p, [p])
         matcher = PlaceMatcher(aliases, provinces)
+        simple = [norm(to_simplified(c.text)) for c in chunks]  # the slow opencc pass, once per chunk
         by_pilot: dict[str, list[str]] = {}
-        for c in chunks:
-            by_pilot.setdefault(c.pilot, []).append(norm(to_simplified(c.text)))
+        for c, t in zip(chunks, simple):
+            by_pilot.setdefault(c.pilot, []).append(t)
         matcher.pilot_texts = {p: "\n".join(t) for p, t in by_pilot.items()}
         self._st.update(
             vecs=np.ascontiguousarray(vecs, dtype=np.float32) if vecs is not None else None,
             # what key terms are looked for in: the chunk's own heading + its text
-            norm_texts=[norm(to_simplified(c.section.split(" > ")[-1] + "\n" + c.text)).lower() for c in chunks],
+            norm_texts=[(norm(to_simplified(c.section.split(" > ")[-1])) + t).lower() for c, t in zip(chunks, simple)],
             pilots=pilots,
             pilot_of=pilot_of,
             pilot_idx={p: np.flatnonzero(pilot_of == i) for i, p in enumerate(pilots)},
