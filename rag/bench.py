@@ -631,6 +631,10 @@ def format_table(res: dict) -> str:
     for name, t in res.get("targets", {}).items():
         state = "—" if t["met"] is None else ("met" if t["met"] else "MISSED")
         rows.append((f"target: {t['what']}", f"{_f(t['value'])} {t['unit']} (≤ {t['target']}) {state}"))
+    if res.get("scale"):
+        from .bench_scale import table_rows
+
+        rows.extend(table_rows(res["scale"]))
     for e in res.get("errors", []):
         rows.append(("bench error", e))
     w = max(len(r[0]) for r in rows)
@@ -711,6 +715,10 @@ def format_md(res: dict) -> str:
         for r in pr["top_self"]:
             lines.append(f"| `{r['frame']}` | {r['self_ms']} | {r['cum_ms']} | {_f(r['self_share'], 3)} |")
         lines += ["", "```", pr["tree"], "```", ""]
+    if res.get("scale"):
+        from .bench_scale import format_md as scale_md
+
+        lines += scale_md(res["scale"])
     if res.get("errors"):
         lines += ["## Bench errors", ""] + [f"- {e}" for e in res["errors"]] + [""]
     return "\n".join(lines)
@@ -741,11 +749,13 @@ def recommend(res: dict) -> str | None:
 
 
 def run_bench(config: Config, quick: bool = False, out_dir: str | Path | None = None, *,
-              parts: Sequence[str] | None = None, index=None, embedder=None, limit: int | None = None) -> int:
+              parts: Sequence[str] | None = None, index=None, embedder=None, limit: int | None = None,
+              scale: Sequence[int] | None = None) -> int:
     """Run the benchmark, print a table, write bench.json + bench.md. Returns 0 (1 if a part failed).
 
     `parts` ⊂ BENCH_PARTS limits the run; without "build" the configured index is used as it is
-    (`index`/`embedder` may be passed in to skip loading). `limit` caps the gold questions."""
+    (`index`/`embedder` may be passed in to skip loading). `limit` caps the gold questions. `scale`
+    (e.g. [1, 10, 100]) adds the synthetic-corpus store comparison of `rag.bench_scale`."""
     from . import evaluation as E
     from .pilotqa import PilotQA
 
@@ -806,6 +816,16 @@ def run_bench(config: Config, quick: bool = False, out_dir: str | Path | None = 
                 res["serve"] = bench_serve(cfg, work, serve_q, per_level=8 if quick else 24)
             except Exception as exc:  # noqa: BLE001
                 res["errors"].append(f"serve: {type(exc).__name__}: {exc}")
+
+        if scale:
+            from .bench_scale import run_scale
+
+            try:
+                res["scale"] = run_scale(cfg, scale, work / "scale", [it.question for it in items][:60],
+                                         embedder=embedder, log=_log)
+                res["errors"].extend(f"scale {e}" for e in res["scale"]["errors"])
+            except Exception as exc:  # noqa: BLE001
+                res["errors"].append(f"scale: {type(exc).__name__}: {exc}")
 
         res["targets"] = evaluate_targets(res)
         missed_latency = any(res["targets"][t]["met"] is False for t in ("retrieval_p50", "answer_p50"))

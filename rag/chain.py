@@ -35,7 +35,7 @@ def parse_input(inp: Any) -> dict:
     if not q:
         raise ValueError("问题不能为空（empty question）")
     return {"question": q, "k": req.get("k"), "pilot": req.get("pilot"), "mode": req.get("mode"),
-            "_t0": time.perf_counter()}
+            "info": req.get("info"), "_t0": time.perf_counter()}
 
 
 class AnswerChain(Runnable[Any, Answer]):
@@ -55,7 +55,7 @@ class AnswerChain(Runnable[Any, Answer]):
     def _retrieve(self, req: dict) -> dict:
         t = time.perf_counter()
         retrieval = self.retriever.retrieve(req["question"], k=req.get("k"), pilot=req.get("pilot"),
-                                            mode=req.get("mode"))
+                                            mode=req.get("mode"), info=req.get("info"))
         return {**req, "retrieval": retrieval, "retrieve_ms": (time.perf_counter() - t) * 1000}
 
     def _finish(self, state: dict, ans: Answer, t_answer: float, notice: str | None = None) -> Answer:

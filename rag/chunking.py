@@ -200,8 +200,12 @@ def _collect(sec: Section, path: list[str], out: list[_Par], include_heading: bo
 
 def _groups(pilot: Pilot, lines: list[str]) -> list[tuple[list[str], list[_Par]]]:
     groups: list[tuple[list[str], list[_Par]]] = []
-    if pilot.intro:
-        groups.append(([INTRO], [_Par(p, [INTRO]) for p in pilot.intro]))
+    head: list[_Par] = []
+    if 1 <= pilot.start_line <= len(lines) and lines[pilot.start_line - 1].strip():
+        # the pilot's heading line opens its intro: it is what shows a place is a pilot (counts cite it)
+        head = [_Par(Paragraph(lines[pilot.start_line - 1].strip(), pilot.start_line, pilot.start_line), [INTRO], True)]
+    if pilot.intro or head:
+        groups.append(([INTRO], head + [_Par(p, [INTRO]) for p in pilot.intro]))
     for top in pilot.sections:
         base = [top.title]
         own: list[_Par] = []

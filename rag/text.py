@@ -72,3 +72,68 @@ def jieba_pos_tokenizer():
     import jieba.posseg as pseg
 
     return pseg.POSTokenizer(jieba_tokenizer())
+
+
+_LEAD_DASH = re.compile(r"^[—\-–]+")
+
+
+def strip_quote(s: str) -> str:
+    """A sentence as quoted: outer whitespace, leading dashes and trailing separators removed."""
+    s = _LEAD_DASH.sub("", s.strip()).strip()
+    return s.rstrip("，,；;、。 ").strip()
+
+
+def candidate_sentences(text: str) -> list[str]:
+    """The sentences of a chunk that an answer may quote, in order (line by line, then 。！？；).
+
+    One definition for the whole project: the index embeds exactly these strings at build time and the
+    answer judgment scores exactly these, so row i of a chunk's sentence vectors is sentence i here.
+    Pieces under four characters (stray numbering, a lone dash) are not sentences.
+    """
+    out: list[str] = []
+    for line in text.split("\n"):
+        for piece in split_sentences(line):
+            s = strip_quote(piece)
+            if len(norm(s)) >= 4:
+                out.append(s)
+    return out
+
+
+# --------------------------------------------------------------------------- figures and bigrams
+
+_BIGRAM_SKIP = set("，。、；：？！“”‘’（）《》【】,.;:?!\"'()[] ")
+_YEAR_CTX = re.compile(r"((?:19|20)\d{2})(?=\s*(?:年|[—–\-~～至到]\s*(?:19|20)\d{2}))")
+_DIGIT = re.compile(r"\d")
+_CN_QTY = re.compile(r"(?:第[一二两三四五六七八九十百]+|[一二两三四五六七八九十百千]+(?:[个家位批项条次倍所座万亿]|分之))")
+_NUM_TOKEN = re.compile(r"\d+(?:\.\d+)?")
+_PERCENT = re.compile(r"\d\s*[%％]|百分之")
+
+
+def bigrams(s: str) -> set[str]:
+    """Character bigrams of a normalised string, skipping any that contain punctuation."""
+    return {s[i:i + 2] for i in range(len(s) - 1) if s[i] not in _BIGRAM_SKIP and s[i + 1] not in _BIGRAM_SKIP}
+
+
+def years_in(s: str) -> set[str]:
+    """Years a text states as years (`2020年`, `2015—2020`), not every four-digit number."""
+    return set(_YEAR_CTX.findall(s))
+
+
+def has_figure(s: str) -> bool:
+    """A quantity other than a bare year ("到 2020 年" alone is no answer to "多少")."""
+    s = _YEAR_CTX.sub("", s)
+    return bool(_DIGIT.search(s) or _CN_QTY.search(s))
+
+
+def has_percent(s: str) -> bool:
+    return bool(_PERCENT.search(s))
+
+
+def numbers_in(s: str) -> set[str]:
+    """Numeric tokens of a normalised string (years included)."""
+    return set(_NUM_TOKEN.findall(s))
+
+
+def contains_number(hay: str, num: str) -> bool:
+    """`num` occurs in `hay` as a whole number (45 is not in 145 or 45.5)."""
+    return re.search(r"(?<![\d.])" + re.escape(num) + r"(?![\d])(?!\.\d)", hay) is not None

@@ -1,6 +1,8 @@
 """A real OpenAI-compatible chat-completions HTTP server on 127.0.0.1 for tests (shared by test_llm and
 test_hardening). `server.mode` picks the behaviour: a key of `server.replies`, "echo" (a gullible model that
-obeys instructions injected into the question), "sleep" (3 s delay), "500", "garbage" (HTML, not JSON)."""
+obeys instructions injected into the question), "sleep" (3 s delay), "hang" (no reply until `server.release`
+is set), "500", "garbage" (HTML, not JSON). GET requests are answered 404 and logged in `server.gets`: the UI
+tests use the server as the "tracking host" that no image or link in the page may reach."""
 from __future__ import annotations
 
 import json
@@ -28,6 +30,9 @@ class Handler(BaseHTTPRequestHandler):
         mode = server.mode
         if mode == "sleep":
             time.sleep(3)
+        if mode == "hang":  # an LLM that never answers (until the test lets it go)
+            server.release.wait(120)
+            mode = "cite1"
         if mode == "500":
             return self._send(500, b'{"error": {"message": "internal error", "type": "server_error"}}')
         if mode == "garbage":
@@ -39,6 +44,8 @@ class Handler(BaseHTTPRequestHandler):
             text = INJECTION.split("：", 1)[1] if "忽略以上所有指令" in user else GOOD
         else:
             text = server.replies.get(mode, mode)
+        if body.get("stream") and mode in FAULTY_STREAMS:
+            return self._faulty_stream(body, text, mode)
         if body.get("stream"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -60,6 +67,35 @@ class Handler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
         self._send(200, json.dumps(resp, ensure_ascii=False).encode())
 
+    def _faulty_stream(self, body, text, mode):
+        """"cut": the connection ends after two pieces, with no finish reason and no [DONE]; "drip": one piece
+        every `server.drip_delay` seconds (1 s), each read quick, the whole answer slower than a short deadline."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        pieces = [text[i:i + 7] for i in range(0, len(text), 7)]
+        try:
+            for p in pieces[:2] if mode == "cut" else pieces:
+                if mode == "drip":
+                    time.sleep(getattr(self.server, "drip_delay", 1.0))
+                self._event(body, {"content": p}, None)
+            if mode == "drip":
+                self._event(body, {}, "stop")
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (its deadline): expected
+            pass
+
+    def _event(self, body, delta, finish):
+        event = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"),
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        self.wfile.write(f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode())
+        self.wfile.flush()
+
+    def do_GET(self):
+        self.server.gets.append(self.path)
+        self._send(404, b"{}")
+
     def _send(self, code, data, ctype="application/json"):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
@@ -75,7 +111,12 @@ REPLIES = {
     "wrong": "天津市东丽区总面积478.8平方公里[1]。",
     "refuse": "文件中没有找到房山区地区生产总值目标的相关内容。",
     "empty": "",
+    "cut": GOOD,
+    "drip": GOOD,
 }
+# Streaming modes that break the stream: "cut" (stops mid-way: no finish reason, no [DONE]) and "drip" (quick
+# reads that take longer in all than a short whole-answer deadline); see Handler._faulty_stream.
+FAULTY_STREAMS = ("cut", "drip")
 
 
 @contextmanager
@@ -84,6 +125,8 @@ def running_server(mode: str = "cite1"):
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     srv.requests = []
+    srv.gets = []
+    srv.release = threading.Event()
     srv.mode = mode
     srv.replies = dict(REPLIES)
     th = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -91,6 +134,7 @@ def running_server(mode: str = "cite1"):
     try:
         yield srv
     finally:
+        srv.release.set()
         srv.shutdown()
         srv.server_close()
 

@@ -26,7 +26,7 @@ ALIASES = {A: ["房山区", "房山"], B: ["威县", "河北威县"], C: ["浦�
 
 GOLD_LINES = [
     # line 1: number — hit at rank 1; gold written fullwidth, corpus/answer halfwidth
-    json.dumps({"id": "q-num", "question": "房山区2025年常住人口城镇化率目标是多少？", "answers": ["４５％"],
+    json.dumps({"id": "q-num", "question": "房山区2025年常住人口城镇化率定为多少？", "answers": ["４５％"],
                 "pilot": A, "section": "一、总体要求", "evidence": "城镇化率达到４５％", "type": "number"},
                ensure_ascii=False),
     # line 2: fact — hit at rank 3 (rank 1 has the same words but in another pilot's plan)
@@ -66,7 +66,7 @@ def Cit(n, cid, pilot, quote):
 FILLER = "推进新型城镇化建设，完善基础设施。"
 
 RECORDS = {
-    "房山区2025年常住人口城镇化率目标是多少？": {
+    "房山区2025年常住人口城镇化率定为多少？": {
         "answer": "到2025年，常住人口城镇化率达到45%。[1]", "answerable": True,
         "citations": [Cit(1, "a1", A, "常住人口城镇化率达到 45%")],          # valid (whitespace only)
         "passages": [P(1, "a1", A, "到2025年，常住人口城镇化率达到45%，户籍人口城镇化率提高。"),
@@ -323,18 +323,18 @@ def test_compare_and_report(gold_file, tmp_path):
     assert f["q-fact"]["top_passages"][0]["pilot"] == D and len(f["q-cross"]["top_passages"]) == 3
 
     md = paths["md"].read_text(encoding="utf-8")
-    assert "| metric | mode=hybrid | mode=bm25 |" in md
-    for row in ("hit@1", "hit@5", "MRR@10", "cross evidence recall", "answer accuracy", "cross pilot recall",
-                "cross pilot precision", "citation validity", "evidence cited", "unanswerable refused",
-                "answerable wrongly refused", "total p50 (ms)", "total p95 (ms)"):
+    assert "| 指标 | mode=hybrid | mode=bm25 |" in md
+    for row in ("首位命中 hit@1", "前五命中 hit@5", "MRR@10", "跨试点证据召回", "回答准确率", "跨试点：试点召回",
+                "跨试点：试点精确率", "引用有效率", "引用含证据", "无答案问题拒答率", "可答问题误拒率",
+                "总计 p50（毫秒）", "总计 p95（毫秒）"):
         assert f"| {row} |" in md
-    assert "| hit@1 | 0.333 | 0.000 |" in md
-    assert "## Per question type" in md and "| cross |" in md
-    fail_part = md.split("## Failures", 1)[1]
+    assert "| 首位命中 hit@1 | 0.333 | 0.000 |" in md
+    assert "## 分类型" in md and "| 跨试点 |" in md
+    fail_part = md.split("## 失败明细", 1)[1]
     for qid in ("q-fact", "q-miss", "q-cross"):
         assert f"**{qid}**" in fail_part
     assert "**q-num**" in fail_part           # fails only in the bm25 variant (no passages)
-    assert f"{C} · 一、总体要求 · lines 1-2 · " in fail_part
+    assert f"{C} · 一、总体要求 · 第 1-2 行 · " in fail_part
 
     png = paths["png"].read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
@@ -343,8 +343,8 @@ def test_compare_and_report(gold_file, tmp_path):
 def test_write_report_single_result_and_bad_name(result, tmp_path):
     paths = write_report(result, tmp_path, "one")
     md = paths["md"].read_text(encoding="utf-8")
-    assert "| metric | mode=hybrid, k=5 |" in md
-    assert "**q-num**" not in md.split("## Failures", 1)[1]
+    assert "| 指标 | mode=hybrid, k=5 |" in md
+    assert "**q-num**" not in md.split("## 失败明细", 1)[1]
     with pytest.raises(EvalError):
         write_report(result, tmp_path, "../x")
 
@@ -359,3 +359,206 @@ def test_cross_evidence_aligned_with_pilots():
     assert score_question(item, rec).cross_recall == 0.5
     item3 = GoldItem("y", "q", (), (A, B), (), ("一融双新工程",), "cross")   # unaligned: any gold pilot
     assert score_question(item3, rec).cross_recall == 1.0
+
+
+# ------------------------------------------------------------------------ the new types, tags and blind reports
+
+E, F = "内蒙古自治区包头市", "山西省孝义市"
+ALIASES2 = {**ALIASES, E: ["包头市", "包头"], F: ["孝义市", "孝义"]}
+
+NEW_GOLD = [
+    # overview: right when at least half of the gold heading titles are named
+    {"id": "ov-ok", "question": "给我讲讲包头市的试点方案", "answers": ["总体目标", "主要任务", "保障措施"],
+     "pilot": E, "section": "引言", "evidence": "国境线 88 公里", "type": "overview", "tags": ["overview"]},
+    {"id": "ov-short", "question": "孝义市的方案都讲了些什么", "answers": ["总体目标", "主要任务", "保障措施"],
+     "pilot": F, "section": "引言", "evidence": "太原都市圈节点城市", "type": "overview", "tags": ["overview"]},
+    # count: the gold number as a whole number (59 is not in 159)
+    {"id": "cnt-ok", "question": "名单上总共几个试点城市和城镇", "answers": ["59"], "pilot": None, "section": None,
+     "evidence": None, "type": "count"},
+    {"id": "cnt-bad", "question": "试点名单一共多少个地方", "answers": ["59"], "pilot": None, "section": None,
+     "evidence": None, "type": "count"},
+    # compare: "" = the pilot's document does not say; it must be marked 文件未提及
+    {"id": "cmp-ok", "question": "包头和孝义2020年户籍城镇化率各定了多少", "answers": ["", "65%"],
+     "pilot": [E, F], "section": ["", "一、总体目标"], "evidence": ["", "户籍人口城镇化率达到65%以上"],
+     "type": "compare"},
+    {"id": "cmp-unmarked", "question": "包头孝义两地户籍城镇化率目标对照", "answers": ["", "65%"],
+     "pilot": [E, F], "section": ["", "一、总体目标"], "evidence": ["", "户籍人口城镇化率达到65%以上"],
+     "type": "compare"},
+    {"id": "cmp-uncited", "question": "孝义和包头的常住城镇化率2020年目标", "answers": ["80%", "85%"],
+     "pilot": [F, E], "section": ["一、总体目标", "一、总体目标"],
+     "evidence": ["常住人口城镇化率达到80%以上", "常住人口城镇化率达到85%"], "type": "compare"},
+    # follow-ups: the history goes to `run`; scored like a number / an unanswerable question
+    {"id": "fu", "history": ["包头2020年常住城镇化率的目标？"], "question": "那2017年定的是多少？",
+     "answers": ["84%"], "pilot": E, "section": "一、总体目标", "evidence": "常住人口城镇化率达到84%",
+     "type": "followup"},
+    {"id": "fu-no", "history": ["包头2020年常住城镇化率的目标？"], "question": "它在森林覆盖率上定了什么目标？",
+     "answers": [], "pilot": E, "section": None, "evidence": None, "type": "followup_unanswerable",
+     "tags": ["trap-measure"]},
+    # traps: unanswerable questions tagged trap-*; one refused, one answered
+    {"id": "trap-y", "question": "包头2030年常住城镇化率计划是多少", "answers": [], "pilot": E, "section": None,
+     "evidence": None, "type": "unanswerable", "tags": ["trap-year"]},
+    {"id": "trap-q", "question": "包头户籍城镇化率2020年要到几成", "answers": [], "pilot": E, "section": None,
+     "evidence": None, "type": "unanswerable", "tags": ["trap-qualifier"]},
+    {"id": "plain-no", "question": "上海迪士尼的年接待量是多少", "answers": [], "pilot": None, "section": None,
+     "evidence": None, "type": "unanswerable"},
+]
+
+BT = "包头市地处祖国北疆，北与蒙古国接壤，国境线 88 公里。"
+XY = "到2020年常住人口城镇化率达到80%以上，户籍人口城镇化率达到65%以上。"
+BT20 = "到2020年，常住人口城镇化率达到85%。"
+
+
+def rec(answer, answerable=True, citations=(), passages=()):
+    return {"answer": answer, "answerable": answerable, "citations": list(citations), "passages": list(passages),
+            "timings_ms": {"retrieve": 1, "answer": 1, "total": 2}}
+
+
+NEW_RECORDS = {
+    "ov-ok": rec("包头市：一、总体目标：…[1]。二、主要任务：…。", citations=[Cit(1, "e1", E, "国境线 88 公里")],
+                 passages=[P(1, "e1", E, BT, section="引言")]),
+    "ov-short": rec("孝义市：一、总体目标：…。", passages=[P(1, "f1", F, "孝义市是太原都市圈节点城市。", section="引言")]),
+    "cnt-ok": rec("文件共列出59个试点：……"),
+    "cnt-bad": rec("文件共列出159个试点：……"),
+    "cmp-ok": rec(f"{E}：文件未提及。\n{F}：户籍人口城镇化率达到65%以上[1]。",
+                  citations=[Cit(1, "f2", F, "户籍人口城镇化率达到65%以上")], passages=[P(1, "f2", F, XY)]),
+    "cmp-unmarked": rec(f"{F}：户籍人口城镇化率达到65%以上[1]。",
+                        citations=[Cit(1, "f2", F, "户籍人口城镇化率达到65%以上")], passages=[P(1, "f2", F, XY)]),
+    "cmp-uncited": rec(f"{F}：常住人口城镇化率达到80%以上[1]。\n{E}：常住人口城镇化率达到85%。",
+                       citations=[Cit(1, "f2", F, "常住人口城镇化率达到80%以上")],
+                       passages=[P(1, "f2", F, XY), P(2, "e2", E, BT20)]),
+    "fu": rec("到2017年，常住人口城镇化率达到84%[1]。", citations=[Cit(1, "e3", E, "常住人口城镇化率达到84%")],
+              passages=[P(1, "e3", E, "到2017年，常住人口城镇化率达到84%；" + BT20)]),
+    "fu-no": rec("文件中没有找到相关内容。", answerable=False),
+    "trap-y": rec("文件中没有找到相关内容。", answerable=False),
+    "trap-q": rec("到2020年，常住人口城镇化率达到85%。"),                         # a trap that caught it
+    "plain-no": rec("文件中没有找到相关内容。", answerable=False),
+}
+
+
+@pytest.fixture()
+def new_gold(tmp_path) -> Path:
+    p = tmp_path / "dialog-mini.jsonl"
+    p.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in NEW_GOLD) + "\n", encoding="utf-8")
+    return p
+
+
+@pytest.fixture()
+def new_result(new_gold):
+    items, problems = load_gold(new_gold)
+    assert not problems
+    by_question = {it.question: it for it in items}
+    calls = []
+
+    def run(question, settings, **extra):
+        item = by_question[question]
+        calls.append((item.id, extra.get("history")))
+        return json.loads(json.dumps(NEW_RECORDS[item.id]))
+
+    res = evaluate(items, run, {}, progress=False, aliases=ALIASES2)
+    res.calls = calls
+    return res
+
+
+def test_new_types_are_scored(new_result):
+    o = {x.item.id: x for x in new_result.outcomes}
+    assert o["ov-ok"].correct is True and o["ov-short"].correct is False          # 2 of 3 titles; 1 of 3
+    assert o["cnt-ok"].correct is True and o["cnt-bad"].correct is False          # 159 is not 59
+    assert o["cmp-ok"].correct is True
+    assert o["cmp-unmarked"].correct is False
+    assert any("文件未提及" in r for r in o["cmp-unmarked"].reasons)
+    assert o["cmp-uncited"].correct is False
+    assert any(f"{E}: not cited" in r for r in o["cmp-uncited"].reasons)
+    assert o["fu"].correct is True and o["fu"].hit1 is True
+    assert o["fu-no"].refused is True and not o["fu-no"].reasons
+    bt = new_result.metrics["by_type"]
+    assert bt["overview"]["answer_accuracy"] == 0.5 and bt["count"]["answer_accuracy"] == 0.5
+    assert bt["compare"]["compare_accuracy"] == pytest.approx(1 / 3)
+    assert bt["followup"]["answer_accuracy"] == 1.0
+    assert bt["followup_unanswerable"]["unanswerable_refused"] == 1.0
+    m = new_result.overall
+    # refusal types: fu-no, trap-y, plain-no refused; trap-q answered → 3/4
+    assert m["unanswerable_refused"] == pytest.approx(3 / 4)
+    # traps: fu-no (trap-measure) and trap-y refused, trap-q answered → 2/3; plain-no has no trap tag
+    assert m["traps_refused"] == pytest.approx(2 / 3)
+    assert m["compare_accuracy"] == pytest.approx(1 / 3)
+
+
+def test_history_reaches_run_only_for_dialogue_items(new_result):
+    calls = dict(new_result.calls)
+    assert calls["fu"] == ["包头2020年常住城镇化率的目标？"]
+    assert calls["fu-no"] == ["包头2020年常住城镇化率的目标？"]
+    assert calls["trap-y"] is None and calls["ov-ok"] is None
+
+
+def test_by_tag_groups(new_result):
+    tags = new_result.metrics["by_tag"]
+    assert set(tags) == {"overview", "trap-measure", "trap-year", "trap-qualifier"}
+    assert tags["overview"]["n"] == 2 and tags["overview"]["answer_accuracy"] == 0.5
+    assert tags["trap-qualifier"]["traps_refused"] == 0.0
+    assert tags["trap-year"]["traps_refused"] == 1.0
+
+
+def test_compare_gold_keeps_parallel_empty_entries(new_gold):
+    items, _ = load_gold(new_gold)
+    cmp = next(i for i in items if i.id == "cmp-ok")
+    assert cmp.pilots == (E, F) and cmp.raw_answers == ("", "65%") and cmp.evidence == ("", "户籍人口城镇化率达到65%以上")
+    assert cmp.to_dict()["answers"] == ["", "65%"]
+
+
+def _no_question_text(text: str, items) -> None:
+    for it in items:
+        assert it.question not in text, it.id
+        for h in it.history:
+            assert h not in text, it.id
+
+
+def test_blind_report_has_aggregates_only(new_gold, new_result, tmp_path):
+    items, _ = load_gold(new_gold)
+    open_paths = write_report(new_result, tmp_path / "open", "dev")
+    blind_paths = write_report(new_result, tmp_path / "blind", "dialog-mini", blind=True)
+    # the ordinary report names the failing questions (so the check below can fail)
+    assert "孝义市的方案都讲了些什么" in open_paths["md"].read_text(encoding="utf-8")
+    for kind in ("json", "md"):
+        text = blind_paths[kind].read_text(encoding="utf-8")
+        _no_question_text(text, items)
+        for r in NEW_RECORDS.values():  # no answer either
+            assert r["answer"] not in text
+    data = json.loads(blind_paths["json"].read_text(encoding="utf-8"))
+    assert data["blind"] is True and all("failures" not in v for v in data["variants"])
+    assert data["variants"][0]["metrics"]["overall"]["traps_refused"] == pytest.approx(2 / 3)
+    md = blind_paths["md"].read_text(encoding="utf-8")
+    assert "盲测集" in md and "## 失败明细" not in md and "| 标签 trap-year |" in md
+
+
+def test_blind_cli_prints_no_question_text(qa, monkeypatch, capsys, tmp_path):
+    """`pilotqa eval --blind` on the session's real pipeline: what it prints and stores is aggregates only."""
+    import rag.cli
+
+    gold = tmp_path / "mini-test.jsonl"
+    rows = [
+        {"id": "b1", "question": "包头市的国境线长多少公里？", "answers": ["88"], "pilot": E, "section": "引言",
+         "evidence": "国境线 88 公里", "type": "number"},
+        {"id": "b2", "question": "包头2035年常住城镇化率打算到多少？", "answers": [], "pilot": E, "section": None,
+         "evidence": None, "type": "unanswerable", "tags": ["trap-year"]},
+        {"id": "b3", "history": ["孝义市2020年常住城镇化率打算到多少？"], "question": "换成2017年又是多少？",
+         "answers": ["75%"], "pilot": F, "section": "一、总体目标", "evidence": "到2017年常住人口城镇化率达到75%以上",
+         "type": "followup"},
+    ]
+    gold.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n{broken line\n",
+                    encoding="utf-8")
+    monkeypatch.setattr(rag.cli, "_open", lambda cfg: qa)
+    out_dir = tmp_path / "reports"
+    rc = rag.cli.main(["eval", "--blind", "--gold", str(gold), "--reports-dir", str(out_dir), "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "盲测" in out and "回答准确率" in out and "陷阱问题拒答率" in out
+    assert "a malformed line" in err and "broken" not in err
+    items, _ = load_gold(gold)
+    stored = [p.read_text(encoding="utf-8") for p in sorted(out_dir.glob("mini-test.*")) if p.suffix != ".png"]
+    assert len(stored) == 2
+    for text in (out, err, *stored):
+        _no_question_text(text, items)
+    data = json.loads((out_dir / "mini-test.json").read_text(encoding="utf-8"))
+    overall = data["variants"][0]["metrics"]["overall"]
+    # the real pipeline: the figure is found, the year trap refused, the follow-up resolved
+    assert overall["answer_accuracy"] == 1.0 and overall["traps_refused"] == 1.0

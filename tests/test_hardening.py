@@ -129,6 +129,20 @@ def test_odd_but_valid_questions_answer(qa, guard, question, expect):
         assert any(c.pilot == "北京市房山区" for c in ans.citations)
 
 
+@pytest.mark.parametrize("argv", [
+    pytest.param(["ask", "房山区\udcff\udcfe森林覆盖率"], id="ask-undecodable-bytes"),
+    pytest.param(["search", "房山\ud800"], id="search-lone-surrogate"),
+    pytest.param(["cite", "\udce6\udc88"], id="cite-undecodable-bytes"),
+    pytest.param(["ask", FOREST_Q, "--pilot", "\udcb7\udcbf"], id="pilot-undecodable-bytes"),
+])
+def test_undecodable_argument_cli(cli, guard, argv):
+    """Bytes in argv that are not UTF-8 (Python hands them over as lone surrogates) get a clear message, not
+    `TypeError: TextEncodeInput…` from the tokenizer."""
+    rc, out, err = cli(*argv)
+    assert_clear_error(rc, err, "UTF-8")
+    assert out == ""
+
+
 def test_traditional_question_through_cli(cli, guard):
     rc, out, err = cli("ask", TRADITIONAL_Q)
     assert rc == 0, err
@@ -361,7 +375,8 @@ def test_llm_garbage_through_cli_never_shows_the_key(qa, monkeypatch, capsys, ca
         cfg_qa = PilotQA(qa.config.with_overrides(llm_base_url=base_url(srv), llm_model="m", llm_api_key=KEY,
                                                   llm_timeout=2), index=qa.index, embedder=qa.embedder)
         monkeypatch.setattr(rag.cli, "_open", lambda cfg: cfg_qa)
-        rc = rag.cli.main(["ask", FOREST_Q, "--answerer", "llm", "--llm-api-key", KEY, "--json"])
+        rc = rag.cli.main(["ask", FOREST_Q, "--answerer", "llm", "--llm-base-url", base_url(srv), "--llm-model", "m",
+                           "--llm-api-key", KEY, "--json"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     data = json.loads(out)
@@ -413,8 +428,11 @@ def ui_client(qa, config, llm_endpoint):
     demo.close()
 
 
-def _ui_ask(client, question, pilot="全部", answerer="extractive", k=5):
-    return client.predict(question, [], pilot, answerer, k, api_name="/ask")
+def _ui_ask(client, question, pilot="全部", answerer="extractive", k=5, doc="全部"):
+    """The page's ask endpoints: /ask (extractive) and /ask_llm, each (question, conversation, pilot, doc, k)."""
+    api = "/ask_llm" if answerer == "llm" else "/ask"
+    box, history, html, data, _ = client.predict(question, [], pilot, doc, k, api_name=api)
+    return box, history, html, data
 
 
 SERVER_CASES = [
@@ -424,7 +442,7 @@ SERVER_CASES = [
     pytest.param("房山区\x00\x1b2020年的森林覆盖率\u202e目标是多少？", {}, "answer", "45%", id="control-chars"),
     pytest.param(TRADITIONAL_Q, {}, "answer", "45%", id="traditional"),
     pytest.param("森林覆盖率目标是多少？", {"pilot": "房山县"}, "error", "北京市房山区", id="unknown-pilot"),
-    pytest.param(FOREST_Q, {"answerer": "bogus"}, "rejected", "not in the list of choices", id="unknown-answerer"),
+    pytest.param(FOREST_Q, {"doc": "bogus"}, "rejected", "not in the list of choices", id="unknown-doc"),
     pytest.param(FOREST_Q, {"k": "many"}, "rejected", "", id="k-not-a-number"),
     pytest.param(FOREST_Q, {"k": 20}, "answer", "45%", id="k-max"),
     pytest.param(INJECTION, {"answerer": "llm"}, "any", None, id="injection-llm"),
@@ -489,23 +507,25 @@ PAYLOADS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "\"><sv
 
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_render_escapes_markup_in_questions_and_passages(payload):
-    from types import SimpleNamespace as NS
-
-    from rag.pilotqa import CiteMatch
     from ui import render as R
+    from ui.render_cite import cite_html
 
-    chunk = NS(id="c1", pilot="某试点" + payload, section="一、" + payload, start_line=3, end_line=4,
-               text=f"前文{payload}。到2020年，森林覆盖率达到45%。", source="")
-    passage = NS(rank=1, chunk=chunk, score=0.9, scores={})
-    cit = NS(n=1, chunk_id="c1", pilot=chunk.pilot, section=chunk.section, start_line=4, end_line=4,
-             quote="到2020年，森林覆盖率达到45%。")
-    ans = NS(text=f"回答{payload}[1]", answerable=True, citations=[cit], passages=[passage], grounded=False,
-             notice="提示" + payload, question="问" + payload)
-    match = CiteMatch(exact=True, pilot=chunk.pilot, section=chunk.section, start_line=3, end_line=4,
-                      text=chunk.text, context_before=[(2, payload)], context_after=[(5, payload)])
+    cit = {"n": 1, "chunk_id": "c1", "pilot": "某试点" + payload, "section": "一、" + payload, "start_line": 4,
+           "end_line": 4, "quote": "到2020年，森林覆盖率达到45%。", "doc": payload, "page": 1}
+    passage = {"rank": 1, "chunk_id": "c1", "pilot": cit["pilot"], "section": cit["section"], "start_line": 3,
+               "end_line": 4, "score": 0.9, "text": f"前文{payload}。到2020年，森林覆盖率达到45%。"}
+    ans = {"question": "问" + payload, "answer": f"回答{payload}[1]", "answerable": True, "grounded": False,
+           "notice": "提示" + payload, "resolved_question": payload, "citations": [cit], "passages": [passage],
+           "unsupported": [{"claim": payload, "reason": payload}], "shape": "compare",
+           "rows": [{"pilot": payload, "answer": payload, "quote": payload, "n": 1, "start_line": 4, "end_line": 4}]}
+    match = {"pilot": cit["pilot"], "section": cit["section"], "start_line": 3, "end_line": 4, "text": passage["text"],
+             "context_before": [(2, payload)], "context_after": [(5, payload)], "span": payload}
+    verdicts = [{"verdict": v, "matches": [match], "diff": [["same", payload], ["changed", payload], ["missing", payload]],
+                 "changed_figures": [[payload, payload]], "score": 0.5} for v in ("verbatim", "differs", "absent")]
     outline = [{"title": payload, "level": 1, "start_line": 1, "paragraphs": [(1, 2, payload)]}]
-    outputs = [R.sources_html(ans, "问" + payload), R.status_card(ans, "问" + payload), R.answer_markdown(ans.text),
-               R.message_html(payload), R.cite_html([match], payload), R.outline_html("某试点" + payload, outline)]
+    outputs = [R.sources_html(ans, 0), R.status_card(ans, 0), R.answer_bubble(ans, 0), R.question_bubble(payload, 0),
+               R.streaming_bubble(payload, 0), R.message_html(payload), R.outline_html("某试点" + payload, outline)]
+    outputs += [cite_html(v, payload) for v in verdicts]
     dangerous = re.compile(r"<\s*(script|img|svg|iframe)|<a\s+href|href=\"javascript", re.I)
     for html in outputs:
         assert payload not in html, html

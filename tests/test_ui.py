@@ -38,9 +38,17 @@ def client(server):
     return gradio_client.Client(server[1], verbose=False)
 
 
-def ask(client, question, pilot="全部", answerer="extractive", k=5):
-    box, history, html, data = client.predict(question, [], pilot, answerer, k, api_name="/ask")
+def ask(client, question, pilot="全部", answerer="extractive", k=5, conv=None):
+    """One question through the page's own endpoint; `conv` is the conversation the browser keeps."""
+    api = "/ask_llm" if answerer == "llm" else "/ask"
+    box, history, html, data, _ = client.predict(question, conv or [], pilot, "全部", k, api_name=api)
     return box, history, html, data
+
+
+def ask_turn(client, question, conv):
+    """Ask within a conversation; returns (chat, sources html, answer data, new conversation)."""
+    _, history, html, data, conv = client.predict(question, conv, "全部", "全部", 5, api_name="/ask")
+    return history, html, data, conv
 
 
 def _line_of(fragment: str) -> int:
@@ -109,7 +117,7 @@ def test_parallel_questions_each_get_their_own_answer(server):
     def worker(i, q):
         try:
             c = gradio_client.Client(url, verbose=False)
-            results[i] = c.predict(q, [], "全部", "extractive", 5, api_name="/ask")
+            results[i] = c.predict(q, [], "全部", "全部", 5, api_name="/ask")
         except Exception as exc:  # noqa: BLE001 - reported below
             results[i] = exc
 
@@ -122,12 +130,12 @@ def test_parallel_questions_each_get_their_own_answer(server):
     for i, (pilot, q, expect) in enumerate(questions):
         r = results[i]
         assert not isinstance(r, Exception), f"{q}: {r!r}"
-        _, history, html, data = r
+        _, history, html, data, _ = r
         assert norm(data["question"]) == norm(q)
         assert data["answerable"] is True, data["answer"]
         assert expect in norm(data["answer"]), (q, data["answer"])
         assert any(c["pilot"] == pilot for c in data["citations"]), (q, data["citations"])
-        assert _message_text(history[0]).startswith(q[:4])
+        assert q[:4] in _message_text(history[0])
 
 
 # --------------------------------------------------------------------------- bad input
@@ -160,53 +168,191 @@ def test_script_in_question_is_escaped(client):
         assert "<script>" not in t and "<img" not in t
 
 
-def test_markup_in_passage_text_is_escaped():
-    """Passage text from a corpus is data: a tag in it is shown, not rendered."""
-    from types import SimpleNamespace as NS
+# --------------------------------------------------------------------------- rendering is inert
 
-    from ui.render import highlight, sources_html
 
-    chunk = NS(id="c1", pilot="某试点<b>", section="一、<i>目标</i>", start_line=3, end_line=4,
-               text="前文<script>alert(1)</script>。到2020年，目标<达到>45%。")
-    passage = NS(rank=1, chunk=chunk, score=0.9)
-    cit = NS(n=1, chunk_id="c1", pilot=chunk.pilot, section=chunk.section, start_line=4, end_line=4,
-             quote="到2020年，目标<达到>45%。")
-    ans = NS(text="目标<达到>45%[1]", answerable=True, citations=[cit], passages=[passage], grounded=True, notice=None)
-    html = sources_html(ans, "问<script>")
-    assert "<script>" not in html and "<i>" not in html and "<b>" not in html
+HOSTILE = ('<img src="http://127.0.0.1:9/t.png" onerror="alert(1)"><script>alert(2)</script>'
+           "![t](http://127.0.0.1:9/md.png) [点这里](http://127.0.0.1:9/x) <a href='http://127.0.0.1:9/a'>a</a>"
+           "<style>body{background:url(http://127.0.0.1:9/s.png)}</style>")
+
+
+def _hostile_answer(**kw) -> dict:
+    """An answer dict (Answer.to_dict() shape) whose every text field carries markup, images and links."""
+    passage = {"rank": 1, "chunk_id": "c1", "pilot": "某试点<b>", "section": "一、<i>目标</i>", "start_line": 3,
+               "end_line": 4, "score": 0.9, "text": f"前文{HOSTILE}。到2020年，目标<达到>45%。"}
+    cit = {"n": 1, "chunk_id": "c1", "pilot": "某试点<b>", "section": "一、<i>目标</i>", "start_line": 4, "end_line": 4,
+           "quote": "到2020年，目标<达到>45%。", "doc": f"x{HOSTILE}.pdf", "page": 2}
+    d = {"question": f"问{HOSTILE}", "answer": f"目标<达到>45%[1]。{HOSTILE}", "answerable": True, "citations": [cit],
+         "passages": [passage], "grounded": True, "notice": f"注意{HOSTILE}", "resolved_question": f"理解{HOSTILE}",
+         "shape": "single", "rows": [], "unsupported": [{"claim": f"投资800亿元{HOSTILE}", "reason": f"原因{HOSTILE}"}]}
+    d.update(kw)
+    return d
+
+
+def _assert_inert(html: str):
+    """Only our markup: parsed as a browser would, no element that loads or links anything and no attribute
+    that could (src, href, style, on*); the hostile text is there, as text."""
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, list]] = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append((tag, attrs))
+
+    P().feed(html)
+    tags = {t for t, _ in found}
+    assert not tags & {"img", "script", "style", "a", "iframe", "link", "object", "embed", "svg", "video", "audio",
+                       "i", "form", "input"}, tags
+    attrs = {name for _, a in found for name, _ in a}
+    assert attrs <= {"class", "id", "type", "title", "data-pilot", "data-start", "data-end", "data-turn"}, attrs
+    assert "&lt;img" in html or "HOSTILE" in html or "![" in html
+
+
+def test_question_answer_and_corpus_text_render_inert():
+    from ui.render import answer_bubble, compare_table, highlight, outline_html, question_bubble, sources_html, \
+        streaming_bubble
+
+    ans = _hostile_answer()
+    html = sources_html(ans, 0)
+    _assert_inert(html)
     assert "<mark>到2020年，目标&lt;达到&gt;45%</mark>" in html
+    assert "第 2 页" in html and "&lt;img" in html   # doc and page of the citation; the tag shown as text
+    for piece in (answer_bubble(ans, 0), question_bubble(ans["question"], 0), streaming_bubble(ans["answer"], 0),
+                  compare_table([{"pilot": HOSTILE, "answer": HOSTILE, "quote": HOSTILE, "n": 1, "start_line": 3,
+                                  "end_line": 3}]),
+                  outline_html("p", [{"title": HOSTILE, "level": 1, "start_line": 1, "paragraphs": [(2, 2, HOSTILE)]}])):
+        _assert_inert(piece)
+    # refusals echo the question: still inert
+    _assert_inert(answer_bubble(_hostile_answer(answerable=False), 1))
     assert highlight("a<b>c", ["<b>"]) == "a<mark>&lt;b&gt;</mark>c"
 
 
-def test_ungrounded_and_notice_are_shown():
-    from types import SimpleNamespace as NS
+def test_answer_bubble_marks_checks_and_markers():
+    from ui.render import answer_bubble, sources_html, streaming_bubble
 
+    ans = _hostile_answer(notice="大模型暂时不可用，以下为抽取式回答。", grounded=False)
+    bubble = answer_bubble(ans, 2)
+    assert "pq-turn-2" in bubble and '<sup class="cite-n cite-n-1">[1]</sup>' in bubble
+    assert "理解为：" in bubble
+    assert "<del>投资800亿元" in bubble and "已从回答中删除" in bubble     # unsupported claims struck, with reason
+    assert "未能全部在原文中核实" in bubble and "大模型暂时不可用" in bubble
+    html = sources_html(ans, 2)
+    assert 'data-turn="2"' in html and "pq-ungrounded" in html and "第 3 问" in html
+    live = streaming_bubble("森林覆盖率达到45%[1]", 2)
+    assert "尚未核验" in live and "pq-unverified" in live
+
+
+def test_passage_cited_twice_is_one_card_with_its_markers():
     from ui.render import sources_html
 
-    ans = NS(text="生成的回答", answerable=True, citations=[], passages=[], grounded=False,
-             notice="大模型暂时不可用（连接被拒绝），以下为抽取式回答。")
-    html = sources_html(ans, "问题")
-    assert "pq-ungrounded" in html and "未能全部在原文中核实" in html
-    assert "大模型暂时不可用" in html and "pq-notice" in html
+    ans = _hostile_answer()
+    c1 = dict(ans["citations"][0])
+    c2 = dict(c1, n=2, quote="前文", start_line=3, end_line=3)
+    c3 = dict(c1)  # the same marker twice ("[1] [1]" before)
+    html = sources_html(dict(ans, citations=[c1, c2, c3]), 0)
+    assert html.count('class="pq-card pq-source') == 1
+    assert html.count('<span class="pq-n">[1]</span>') == 1 and '<span class="pq-n">[2]</span>' in html
+    assert "第 3–4 行" in html and "第 4–4 行" not in html
+
+
+def test_compare_table_rows():
+    from ui.render import answer_bubble
+
+    rows = [{"pilot": "北京市房山区", "answer": "到2020年，常住人口城镇化率达到75%", "quote": "到2020年，常住人口城镇化率达到75%",
+             "n": 1, "start_line": 83, "end_line": 83},
+            {"pilot": "上海市浦东新区（临港地区）", "answer": None, "quote": "", "n": None, "start_line": None, "end_line": None}]
+    ans = {"question": "q", "answer": "北京市房山区：…[1]。\n上海市浦东新区（临港地区）：文件未提及。\n比较：只有一个试点给出数字。",
+           "answerable": True, "shape": "compare", "rows": rows, "citations": [], "passages": []}
+    html = answer_bubble(ans, 0)
+    assert '<table class="pq-compare">' in html
+    assert "<th>试点</th><th>回答</th><th>原文</th><th>行号</th>" in html
+    assert "文件未提及" in html and "cite-n-1" in html and ">83<" in html
+    assert "比较：只有一个试点给出数字。" in html and html.count("北京市房山区") == 1
+
+
+def test_outline_shows_each_item_once(qa):
+    """Numbered items whose heading opens their paragraph ("1.打造…平台。用国际视野…") appeared twice."""
+    from ui.render import outline_html
+
+    for name in ("甘肃省敦煌市", "宁东"):
+        outline = qa.pilot_outline(name)
+        html = outline_html(name, outline)
+        ids = re.findall(r'id="(L\d+)"', html)
+        assert len(ids) == len(set(ids)), name
+        for sec in outline:
+            title = sec["title"]
+            if re.match(r"^\d+[.．]", title):
+                assert html.count(R_esc(title)) == 1, (name, title)
+
+
+def test_conversation_storage_tolerates_foreign_data_and_exports_markdown():
+    from ui import chat as C
+
+    assert C.coerce(None) == C.empty() and C.coerce("x") == C.empty()
+    assert C.history_of(C.coerce(["甲？", "", 3, "乙？"])) == ["甲？", "乙？"]
+    conv = C.coerce({"turns": [{"q": "房山？", "a": _hostile_answer()}, {"q": "", "err": "请输入问题。"}, "junk",
+                               {"q": "坏", "a": "not a dict", "err": "出错"}]})
+    assert len(conv["turns"]) == 3 and C.history_of(conv) == ["房山？"]  # errored turns are not history
+    md = C.export_markdown(conv)
+    assert "## 第 1 问：房山？" in md and "[1] 某试点" in md and "第 4 行" in md and "第 2 页" in md
+    assert "![" not in md.replace("!\\[", "") and "<img" not in md
+    assert len(C.coerce({"turns": [{"q": str(i)} for i in range(100)]})["turns"]) == C.MAX_TURNS
+
+
+# --------------------------------------------------------------------------- conversations through the API
+
+
+def test_follow_up_and_comparison_keep_their_own_sources(client):
+    conv = []
+    _, html1, d1, conv = ask_turn(client, "房山区2020年常住人口城镇化率目标是多少？", conv)
+    assert d1["answerable"] and "75%" in d1["answer"].replace(" ", "")
+    chat, html2, d2, conv = ask_turn(client, "它的森林覆盖率目标呢？", conv)
+    assert d2["resolved_question"] and "房山" in d2["resolved_question"]
+    assert "45%" in d2["answer"] and "理解为：" in _message_text(chat[-1])
+    assert len(conv["turns"]) == 2 and conv["turns"][0]["a"]["answer"] == d1["answer"]
+    chat, _, d3, conv = ask_turn(client, "和青冈县比呢？", conv)
+    assert d3["shape"] == "compare" and len(d3["rows"]) == 2
+    assert "pq-compare" in _message_text(chat[-1])
+    assert len(chat) == 6
+    # each turn keeps its own sources: the first answer's panel is line 83, not the latest answer's
+    from ui import chat as C
+
+    first, _ = C.turn_view(C.coerce(conv), 0)
+    line = d1["citations"][0]["start_line"]
+    assert f"第 {line} 行" in first and 'data-turn="0"' in first and "常住人口城镇化率" in first
+
+
+def test_api_caller_may_pass_history_as_questions(client):
+    _, _, data, conv = ask_turn(client, "它的森林覆盖率目标呢？", ["房山区2020年常住人口城镇化率目标是多少？"])
+    assert "45%" in data["answer"] and data["resolved_question"]
 
 
 # --------------------------------------------------------------------------- citation lookup and browsing
 
 
-def test_cite_finds_known_sentence_with_line_numbers(client):
+def test_cite_verbatim_with_line_numbers(client):
     html = client.predict(FOREST, api_name="/cite")
     line = _line_of("森林覆盖率达到45%")
-    assert "原文" in html and "pq-exact" in html
+    assert "原文一致" in html and "pq-exact" in html
     assert "北京市房山区" in html
     assert f'data-start="{line}"' in html
     assert f"第 {line} 行" in html or f"第 {line}–" in html
     assert "<mark>" in html
 
 
-def test_cite_paraphrase_gives_approximate_matches(client):
-    html = client.predict("房山要让森林覆盖的比例在二〇二〇年提高到接近一半", api_name="/cite")
-    assert "近似匹配" in html
-    assert "pq-approx" in html
+def test_cite_changed_figure_differs_with_the_figure_marked(client):
+    html = client.predict("到2020年，森林覆盖率达到46%", api_name="/cite")
+    assert "与原文不一致" in html and "原文一致" not in html.replace("与原文不一致", "")
+    assert '<span class="pq-diff-changed" title="与原文不同">6</span>' in html
+    assert "引文为 <span class=\"pq-diff-changed\">46</span>，原文为 <b class=\"pq-diff-src\">45</b>" in html
+    assert '<b class="pq-diff-src">45</b>' in html.split("最接近的原文", 1)[1]  # the source's figure picked out
+    assert "1.000" not in html
+
+
+def test_cite_made_up_sentence_is_absent(client):
+    html = client.predict("到2020年，全市建成火星移民示范基地十二座，引进外星企业五百家。", api_name="/cite")
+    assert "文件中没有" in html and "pq-diff-changed" not in html
 
 
 def test_cite_bad_input(client):
@@ -232,8 +378,26 @@ def test_browse_unknown_pilot_is_friendly(client):
 
 
 def test_eval_report_endpoint(client):
-    md, png = client.predict(api_name="/eval_report")
+    md, png = client.predict("latest", api_name="/eval_report")
     assert isinstance(md, str) and md
+    with pytest.raises(Exception):  # only the listed reports can be asked for
+        client.predict("../../etc", api_name="/eval_report")
+    from ui.evaltab import show_report
+
+    assert show_report(Config.from_env(), "../../etc") == ("没有这次评测运行的报告。", None)
+
+
+def test_llm_asks_extractive_asks_and_cite_have_separate_limits(server):
+    """Hung LLM calls must not hold the slots that extractive asks and cite need: separate events, separate
+    concurrency groups. (The timing itself is shown in a browser: tests/test_browser_safety.py.)"""
+    demo, _ = server
+    fns = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    groups = {name: fns[name].concurrency_id for name in ("ask", "ask_llm", "cite", "run_eval")}
+    assert len(set(groups.values())) == 4, groups
+    assert fns["ask_llm"].concurrency_limit >= 1 and fns["ask"].concurrency_limit >= 4
+    # the evaluation's progress bar is drawn on the report only, not once per output
+    dep = next(d for d in demo.config["dependencies"] if d.get("api_name") == "run_eval")
+    assert len(dep["show_progress_on"]) == 1
 
 
 # --------------------------------------------------------------------------- binding
@@ -277,8 +441,7 @@ def dead_llm_client(qa, config):
 
 
 def test_llm_down_falls_back_with_notice(dead_llm_client):
-    _, history, html, data = dead_llm_client.predict("房山区2020年的森林覆盖率目标是多少？", [], "全部", "llm", 5,
-                                                     api_name="/ask")
+    _, history, html, data = ask(dead_llm_client, "房山区2020年的森林覆盖率目标是多少？", answerer="llm")
     assert data.get("notice"), data
     assert "大模型" in data["notice"]
     assert "45%" in data["answer"]
@@ -286,20 +449,34 @@ def test_llm_down_falls_back_with_notice(dead_llm_client):
     assert "提示" in _message_text(history[-1])
 
 
-def test_run_eval_writes_and_shows_a_report(qa, config, tmp_path):
+def test_run_eval_writes_a_run_folder_not_the_reports(qa, config, tmp_path):
+    """运行评测 (and its endpoint) writes eval/runs/<timestamp>/ and shows it; the reports stay untouched."""
+    import shutil
+
+    from ui import evaltab
     from ui.app import build_app, launch
 
-    cfg = config.with_overrides(reports_dir=tmp_path)
+    cfg = config.with_overrides(reports_dir=tmp_path / "reports")
+    before = set(evaltab.list_runs(cfg))
     demo = build_app(qa, cfg)
     port = _free_port()
     launch(demo, cfg, port=port, prevent_thread_lock=True, quiet=True)
     try:
         c = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
-        md0, png0 = c.predict(api_name="/eval_report")
+        md0, png0 = c.predict("latest", api_name="/eval_report")
         assert "暂无评测报告" in md0 and png0 is None
-        md, png = c.predict(5, api_name="/run_eval")
-        assert "评测完成" in md, md[:500]
-        assert (tmp_path / "latest.md").is_file() and (tmp_path / "latest.png").is_file()
+        md, png, which = c.predict("gold.jsonl", 5, 4, api_name="/run_eval")
+        assert "评测完成" in md and "4 题" in md, md[:500]
+        which = which.get("value") if isinstance(which, dict) else which  # the picker's update
+        new = set(evaltab.list_runs(cfg)) - before
+        assert len(new) == 1 and which in new
+        run = evaltab.runs_dir(cfg) / which
+        assert {p.name for p in run.iterdir()} >= {f"{which}.md", f"{which}.json", f"{which}.png"}
         assert png
+        assert not (tmp_path / "reports").exists()
+        md2, _ = c.predict(which, api_name="/eval_report")
+        assert "评测报告" in md2
     finally:
         demo.close()
+        for name in set(evaltab.list_runs(cfg)) - before:
+            shutil.rmtree(evaltab.runs_dir(cfg) / name, ignore_errors=True)

@@ -1,0 +1,335 @@
+"""Sentence-support judgment: how likely a corpus sentence answers a question, as a fitted model.
+
+Every sentence of the retrieved passages (`rag.text.candidate_sentences`, the same strings the index
+embedded at build time) is a candidate. It is described by general signals — semantic similarity of question
+and sentence (sentence vectors from the index), IDF-weighted lexical coverage (with the documents' words for
+the user's words, `data/paraphrases.tsv`), the measure, year, qualifier and answer type the question asks for,
+and the passage's retrieval score — and a logistic model turns them into a probability. The weights and the
+refusal threshold are fitted on the dev split by `pilotqa fit` (`rag.fitting`) and stored in
+`rag/data/judgment.json` with the command that produced them; nothing here is a hand-set weight.
+
+Gates are logical contradictions, not weights: a sentence of another pilot, of another year, with another
+qualifier (常住 asked, 户籍 stated), or without any figure when a figure is asked, cannot answer.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .. import lexicon
+from ..question import QuestionInfo, qualifiers_in
+from ..text import bigrams, candidate_sentences, has_figure, has_percent, norm, years_in
+
+PARAMS_PATH = Path(__file__).resolve().parent.parent / "data" / "judgment.json"
+FEATURES = ("sim", "sim_gap", "cov", "cov_ctx", "whole", "measure", "year", "qual", "type_ok", "novelty",
+            "heading", "p_fused", "p_rr", "pilot", "length", "target")
+_HEADING = re.compile(r"^(?:[（(][一二三四五六七八九十\d]+[）)]|\d+[.．、]|[一二三四五六七八九十]+、)")
+_ROLE = re.compile(r"组长|副组长|主任|总指挥|书记|县长|市长|区长|镇长|主要领导|牵头|负责|挂帅")
+_ENUM = re.compile(r"[、；;]")
+_ASKS_TARGET = re.compile(r"目标|规划|计划|力争|预计|要达到|要到|提高到|达到|将来|未来|到时候|届时|到20\d\d")
+_CN_NUM = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_PLACE_TOKEN = re.compile(r"[\u4e00-\u9fff]{1,8}?(?:街道|镇|县|区|市|乡|村|局|委|办|厅|中心|集团|公司|园区|园)")
+_QUOTED_NAME = re.compile(r"[“《「]([^”》」]{2,30})[”》」]")
+
+
+@dataclass
+class Candidate:
+    """One sentence that might answer the question."""
+
+    pi: int                 # index of its passage in retrieval.passages
+    si: int                 # index among `candidate_sentences(chunk.text)`
+    text: str               # the sentence as quoted (original characters)
+    n: str                  # norm(text)
+    chunk_n: str            # norm of the whole chunk text
+    x: np.ndarray | None = None
+    years: frozenset = frozenset()  # the years the sentence speaks of (its own, or its paragraph's last stated)
+    gate: str | None = None  # why it cannot answer ("pilot", "year", "qualifier", "type", "heading")
+    p_raw: float = 0.0       # the model's probability, gates aside (what "closest" means in a refusal)
+    p: float = 0.0           # p_raw, or 0 when a gate closes the sentence
+
+    @property
+    def eligible(self) -> bool:
+        return self.gate is None
+
+
+@dataclass(frozen=True)
+class Params:
+    weights: tuple[float, ...]
+    bias: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    threshold: float
+    features: tuple[str, ...] = FEATURES
+
+    def prob(self, x: np.ndarray) -> np.ndarray:
+        z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
+        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
+
+    def to_dict(self) -> dict:
+        return {"features": list(self.features), "weights": list(self.weights), "bias": self.bias,
+                "mean": list(self.mean), "scale": list(self.scale), "threshold": self.threshold}
+
+
+@lru_cache(maxsize=4)
+def load_params(path: str | None = None) -> Params:
+    """The fitted model (`pilotqa fit` writes it). A missing or foreign file is an error worth a clear line."""
+    p = Path(path) if path else PARAMS_PATH
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+        if tuple(d["features"]) != FEATURES:
+            raise ValueError(f"features {d['features']} differ from {list(FEATURES)}")
+        return Params(tuple(map(float, d["weights"])), float(d["bias"]), tuple(map(float, d["mean"])),
+                      tuple(float(s) or 1.0 for s in d["scale"]), float(d["threshold"]), FEATURES)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RuntimeError(f"answer judgment parameters unusable ({p}: {exc}); run `pilotqa fit`") from None
+
+
+# --------------------------------------------------------------------------- question units
+
+
+@dataclass
+class _Units:
+    """What of the question a sentence can cover: weighted bigrams, whole terms, alternatives."""
+
+    weights: dict[str, float]
+    alts: dict[str, tuple[str, ...]]   # bigram → corpus words that also cover it
+    whole: list[tuple[str, tuple[str, ...]]]
+    measure: str | None
+    measure_head: str | None
+    total: float
+
+
+def question_units(info: QuestionInfo, idf: dict[str, float] | None) -> _Units:
+    idf = idf or {}
+    default = (max(idf.values()) * 0.5) if idf else 1.0
+    weights: dict[str, float] = {}
+    for t in info.terms:
+        for b in bigrams(norm(t)):
+            if re.search(r"\d", b):
+                continue
+            weights[b] = idf.get(b, default)
+    if not weights:
+        for t in info.terms:
+            for ch in norm(t):
+                weights[ch] = 1.0
+    alts: dict[str, tuple[str, ...]] = {}
+    for word, corpus_words in info.expansions.items():
+        for b in bigrams(norm(word)):
+            if b in weights:
+                alts[b] = alts.get(b, ()) + corpus_words
+    whole = []
+    for t in info.terms:
+        t = norm(t)
+        if len(t) >= 3:
+            whole.append((t, tuple(a for w, a in info.expansions.items() if w in t for a in a)))
+    m = norm(info.measure) if info.measure else None
+    return _Units(weights, alts, whole, m, measure_head(m), sum(weights.values()) or 1.0)
+
+
+def measure_modifier(m: str | None, head: str | None) -> str | None:
+    """A word before the measure's head that makes it another quantity (人均 of 人均GDP, 建成区 of 建成区面积;
+    `data/measure_modifiers.txt`), or None."""
+    if not m or not head or not m.endswith(head):
+        return None
+    mod = m[: -len(head)]
+    return next((w for w in sorted(lexicon.words("measure_modifiers.txt"), key=len, reverse=True) if w in mod), None)
+
+
+def measure_head(m: str | None) -> str | None:
+    """What a sentence must name to speak of the measure: its head word (面积, 总值), or for a one-character
+    head (…率) the last four characters (城镇化率 of 户籍人口城镇化率, 覆盖率 of 森林覆盖率)."""
+    if not m:
+        return None
+    for h in sorted(lexicon.words("measure_heads.txt"), key=len, reverse=True):
+        if m.endswith(h):
+            return h if len(h) >= 2 else (m[-4:] if len(m) >= 4 else m)
+    return None
+
+
+def coverage(units: _Units, hay: str) -> float:
+    """IDF-weighted share of the question's content bigrams that `hay` contains (or a word standing for it)."""
+    bg = bigrams(hay)
+    got = 0.0
+    for b, w in units.weights.items():
+        if (b in bg if len(b) == 2 else b in hay) or any(a in hay for a in units.alts.get(b, ())):
+            got += w
+    return got / units.total
+
+
+# --------------------------------------------------------------------------- candidates and features
+
+
+def candidates(info: QuestionInfo, retrieval, *, idf: dict[str, float] | None = None,
+               params: Params | None = None) -> list[Candidate]:
+    """Every candidate sentence of the retrieved passages, with its features, gate and probability."""
+    params = params or load_params()
+    units = question_units(info, idf if idf is not None else getattr(retrieval, "idf", None))
+    passages = list(retrieval.passages)
+    svecs = getattr(retrieval, "sentence_vectors", None) or {}
+    qvec = getattr(retrieval, "qvec", None)
+    top_score = max((float(p.score) for p in passages), default=1.0) or 1.0
+    qbg = bigrams(info.key)
+    out: list[Candidate] = []
+    for pi, p in enumerate(passages):
+        chunk = p.chunk
+        vecs = svecs.get(chunk.id)
+        chunk_n = norm(chunk.text)
+        ctx_head = norm(chunk.section.replace(" > ", ""))
+        lead = (getattr(retrieval, "lead_years", None) or {}).get(chunk.id, frozenset())
+        for si, (s, years) in enumerate(_governed(chunk.text, lead)):
+            c = Candidate(pi, si, s, norm(s), chunk_n, years=years)
+            if vecs is not None and qvec is not None and si < len(vecs):
+                sim = float(np.dot(vecs[si], qvec))
+            else:
+                sim = float(p.scores.get("dense", 0.0)) if p.scores else 0.0
+            c.gate = _gate(info, c, chunk)
+            x = np.zeros(len(FEATURES), dtype=np.float64)
+            x[0] = sim
+            x[2] = coverage(units, c.n)
+            x[3] = coverage(units, ctx_head + c.n)
+            if units.whole:
+                x[4] = sum(1.0 for t, alts in units.whole if t in c.n or any(a in c.n for a in alts)) / len(units.whole)
+            if units.measure:
+                x[5] = 1.0 if units.measure in c.n else (0.5 if units.measure_head and units.measure_head in c.n else 0.0)
+            x[6] = _year_feature(info, c)
+            x[7] = 1.0 if (info.qualifier and info.qualifier in qualifiers_in(c.n)) else 0.0
+            x[8] = _type_ok(info, c.n)
+            sb = bigrams(c.n)
+            x[9] = len(sb - qbg) / max(1, len(sb))
+            x[10] = 1.0 if (_HEADING.match(s) and len(c.n) < 24) else 0.0
+            x[11] = float(p.score) / top_score if top_score > 0 else 0.0
+            x[12] = 1.0 / (pi + 1)
+            x[13] = 1.0 if chunk.pilot in info.pilots else 0.0
+            x[14] = math.log1p(len(c.n)) / 5.0
+            # a target (a year still to come) offered to a question that asks for no year and no target
+            x[15] = 1.0 if (not info.years and not _ASKS_TARGET.search(info.key)
+                            and any(int(y) >= 2016 for y in c.years)) else 0.0
+            c.x = x
+            out.append(c)
+    if out:
+        best_sim = max(c.x[0] for c in out)
+        for c in out:
+            c.x[1] = c.x[0] - best_sim
+        probs = params.prob(np.vstack([c.x for c in out]))
+        for c, pr in zip(out, probs):
+            c.p_raw = float(pr)
+            c.p = c.p_raw if c.gate is None else 0.0
+    return out
+
+
+def _governed(text: str, lead: frozenset = frozenset()) -> list[tuple[str, frozenset]]:
+    """Each candidate sentence with the years it speaks of: its own, else the last years stated before it
+    in the same paragraph (“到2017年，…达到67%；户籍…达到66%” — the second clause is 2017's too), else the
+    years of the paragraph that leads a dash-led goal (`lead`)."""
+    out: list[tuple[str, frozenset]] = []
+    for line in text.split("\n"):
+        carry: frozenset = lead
+        for s in candidate_sentences(line):
+            own = frozenset(years_in(norm(s)))
+            if own:
+                carry = own
+            out.append((s, own or carry))
+    return out
+
+
+def _year_feature(info: QuestionInfo, c: Candidate) -> float:
+    if not info.years:
+        return 0.0
+    if any(y in c.years for y in info.years):
+        return 1.0
+    if not c.years and any(y in c.chunk_n for y in info.years):
+        return 0.5
+    return 0.0
+
+
+def _type_ok(info: QuestionInfo, s: str) -> float:
+    t = info.answer_type
+    if t == "percent":
+        return 1.0 if has_percent(s) else 0.0
+    if t == "number":
+        return 1.0 if has_figure(s) else 0.0
+    if t == "person":
+        return 1.0 if _ROLE.search(s) else 0.0
+    if t == "list":
+        items = len(_ENUM.findall(s)) + len(re.findall(r"[和及与]", s)) + 1
+        want = _CN_NUM.get(m.group(1), 2) if (m := re.search(r"哪([两二三四五六七八九十])", info.key)) else 2
+        return min(1.0, items / want)
+    if t == "place":
+        return 1.0 if any(p not in info.key for p in _PLACE_TOKEN.findall(s)) else 0.0
+    if t == "name":
+        return 1.0 if any(norm(q) not in info.key for q in _QUOTED_NAME.findall(s)) else 0.0
+    return 0.5
+
+
+def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
+    """A logical reason this sentence cannot answer the question (None when it may)."""
+    if info.pilots and chunk.pilot not in info.pilots:
+        return "pilot"
+    if info.years and c.years and not any(y in c.years for y in info.years):
+        return "year"
+    if info.years and not c.years and chunk.top_section == "引言":
+        # an intro without a year describes the plan's present (the latest year it states): not a later year
+        stated = [int(y) for y in years_in(c.chunk_n)]
+        if all(int(y) > max(stated, default=2015) for y in info.years):
+            return "year"
+    if not info.years and _ASKS_TARGET.search(info.key) and c.years and all(int(y) <= 2015 for y in c.years) \
+            and info.asks_figure:
+        return "year"  # a target asked, a figure of the plan's base year stated
+    if info.require and norm(info.require) not in c.n:
+        return "place"
+    head = measure_head(norm(info.measure) if info.measure else None)
+    if head and head not in c.n and not any(a in c.n for w, alts in info.expansions.items()
+                                            if w in (info.measure or "") for a in alts):
+        return "measure"
+    mod = measure_modifier(norm(info.measure) if info.measure else None, head)
+    if mod:
+        # the modifier must qualify the measure itself: 人均 next to 生产总值/GDP, not in 人均收入 elsewhere
+        heads = {head} | {a for w, alts in info.expansions.items() if w in (info.measure or "") for a in alts}
+        if not any(re.search(re.escape(mod) + r"[\u4e00-\u9fff]{0,4}?" + re.escape(h), c.n) for h in heads if h):
+            return "measure"
+    if info.qualifier:
+        qs = qualifiers_in(c.n)
+        if info.qualifier not in qs and any(_same_group(q, info.qualifier) for q in qs):
+            return "qualifier"
+        if head and info.qualifier in qs and _all_other(c.n, head, info.qualifier):
+            return "qualifier"
+        if not qs and info.qualifier not in lexicon.defaults("qualifiers.txt") \
+                and any(info.qualifier in g for g in lexicon.groups("qualifiers.txt")
+                        if any(d in g for d in lexicon.defaults("qualifiers.txt"))):
+            return "qualifier"  # 户籍 asked, a bare 城镇化率 stated: that is the 常住 rate
+    if info.answer_type in ("number", "percent") and not has_figure(c.n):
+        return "type"
+    if info.answer_type == "percent" and not has_percent(c.n):
+        return "type"
+    if _HEADING.match(c.text) and len(c.n) < 24 and len(bigrams(c.n) - bigrams(info.key)) < 3:
+        return "heading"
+    return None
+
+
+def _all_other(s: str, head: str, qualifier: str) -> bool:
+    """Every mention of the measure in `s` carries another qualifier of the asked one's group
+    (户籍 asked: “户籍人口 202 万人，常住人口城镇化率 68.6%” names 户籍 but not 户籍's rate)."""
+    k = s.find(head)
+    if k < 0:
+        return False
+    while k >= 0:
+        before = s[max(0, k - 6):k]
+        quals = qualifiers_in(before)
+        if not quals or qualifier in quals or not any(_same_group(q, qualifier) for q in quals):
+            return False
+        k = s.find(head, k + 1)
+    return True
+
+
+def _same_group(a: str, b: str) -> bool:
+    return any(a in g and b in g for g in lexicon.groups("qualifiers.txt"))
+
+
+__all__ = ["Candidate", "Params", "FEATURES", "candidates", "load_params", "question_units", "coverage",
+           "PARAMS_PATH"]

@@ -1,0 +1,154 @@
+"""`pilotqa fit`: fit the answer judgment (`rag.answer.judgment`) on the dev split.
+
+For every single-answer dev question, the pipeline retrieves as it always does and every candidate sentence
+that passes the logical gates becomes one training row: its features, and label 1 when the sentence is from
+the gold pilot and contains every gold answer (for a list question, at least one when no sentence holds them
+all). Unanswerable questions give only negatives, which is how the model learns what a near miss looks like.
+
+A logistic regression (Newton's method with a small L2 penalty on standardised features) gives the weights.
+The refusal threshold is then chosen on the same questions: the probability above which the best sentence is
+given as the answer, maximising right answers plus right refusals (the middle of the best range, so that it
+does not sit on the edge of one question).
+
+The blind test split is never fitted on: a gold file named like a test split is refused.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .answer import judgment as J
+from .files import atomic_write
+from .text import norm
+
+SINGLE = ("number", "fact", "list")
+
+
+@dataclass
+class Rows:
+    X: np.ndarray            # (n, features)
+    y: np.ndarray            # (n,) 0/1
+    qid: np.ndarray          # (n,) question index
+    answerable: list[bool]   # per question
+    n_questions: int
+
+
+def collect(qa, items) -> Rows:
+    """Candidate rows of every single-shape dev question (numbers, facts, lists, unanswerable)."""
+    zero = J.Params(tuple(0.0 for _ in J.FEATURES), 0.0, tuple(0.0 for _ in J.FEATURES),
+                    tuple(1.0 for _ in J.FEATURES), 0.5)
+    xs, ys, qs, answerable = [], [], [], []
+    qn = 0
+    for item in items:
+        if item.type not in (*SINGLE, "unanswerable"):
+            continue
+        retrieval = qa.retriever.retrieve(item.question, k=qa.config.k)
+        if retrieval.shape != "single" or retrieval.info is None:
+            continue
+        cands = [c for c in J.candidates(retrieval.info, retrieval, params=zero) if c.eligible]
+        answers = [norm(a) for a in item.answers if norm(a)]
+        gold = set(item.pilots)
+        lab = []
+        for c in cands:
+            pilot = retrieval.passages[c.pi].chunk.pilot
+            lab.append(bool(answers) and pilot in gold and all(a in c.n for a in answers))
+        if item.type == "list" and answers and not any(lab):
+            lab = [retrieval.passages[c.pi].chunk.pilot in gold and any(a in c.n for a in answers) for c in cands]
+        for c, l in zip(cands, lab):
+            xs.append(c.x)
+            ys.append(1.0 if l else 0.0)
+            qs.append(qn)
+        answerable.append(item.type != "unanswerable")
+        qn += 1
+    X = np.vstack(xs) if xs else np.zeros((0, len(J.FEATURES)))
+    return Rows(X, np.asarray(ys), np.asarray(qs, dtype=int), answerable, qn)
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """(weights, bias, mean, scale) of an L2-regularised logistic regression on standardised features."""
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    Z = np.hstack([(X - mean) / scale, np.ones((len(X), 1))])
+    w = np.zeros(Z.shape[1])
+    reg = np.full(Z.shape[1], l2)
+    reg[-1] = 0.0  # the bias is not penalised
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(Z @ w)))
+        g = Z.T @ (p - y) + reg * w
+        H = (Z * (p * (1 - p))[:, None]).T @ Z + np.diag(reg) + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(H, g)
+        w -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return w[:-1], float(w[-1]), mean, scale
+
+
+def choose_threshold(rows: Rows, params: J.Params) -> tuple[float, dict]:
+    """The refusal threshold that maximises right answers + right refusals on the fitted questions."""
+    probs = params.prob(rows.X) if len(rows.X) else np.zeros(0)
+    best_p = np.zeros(rows.n_questions)
+    best_ok = np.zeros(rows.n_questions, dtype=bool)
+    for q in range(rows.n_questions):
+        m = rows.qid == q
+        if m.any():
+            i = int(np.argmax(np.where(m, probs, -1)))
+            best_p[q], best_ok[q] = probs[i], rows.y[i] > 0
+    ans = np.asarray(rows.answerable)
+    grid = np.unique(np.concatenate([[0.0, 1.0], best_p]))
+    scores = []
+    for t in grid:
+        answered = best_p >= t
+        right = np.where(ans, answered & best_ok, ~answered)
+        scores.append(int(right.sum()))
+    scores = np.asarray(scores)
+    top = np.flatnonzero(scores == scores.max())
+    # the middle of the best run of thresholds (between neighbouring question probabilities)
+    lo_t, hi_t = grid[top[0]], grid[top[-1]]
+    nxt = grid[top[-1] + 1] if top[-1] + 1 < len(grid) else 1.0
+    prv = grid[top[0] - 1] if top[0] > 0 else 0.0
+    t = float((max(lo_t, (prv + lo_t) / 2) + min(hi_t, (hi_t + nxt) / 2)) / 2) if len(top) else 0.5
+    answered = best_p >= t
+    stats = {
+        "questions": int(rows.n_questions),
+        "right": int(np.where(ans, answered & best_ok, ~answered).sum()),
+        "answerable_right": float((answered & best_ok)[ans].mean()) if ans.any() else None,
+        "answerable_refused": float((~answered)[ans].mean()) if ans.any() else None,
+        "unanswerable_refused": float((~answered)[~ans].mean()) if (~ans).any() else None,
+    }
+    return t, stats
+
+
+def fit(qa, gold_paths, out: str | Path | None = None, *, l2: float = 1.0, command: str = "") -> dict:
+    """Fit on dev gold file(s) and write the parameters (default `rag/data/judgment.json`)."""
+    from .evaluation import EvalError, load_gold
+
+    paths = [Path(p) for p in ([gold_paths] if isinstance(gold_paths, (str, Path)) else gold_paths)]
+    items = []
+    for gold_path in paths:
+        if "test" in gold_path.stem.lower():
+            raise EvalError(f"{gold_path} is a blind test split: fit on the dev splits (eval/gold*.jsonl) only")
+        items += load_gold(gold_path)[0]
+    t0 = time.perf_counter()
+    rows = collect(qa, items)
+    if not len(rows.X) or rows.y.sum() == 0:
+        raise EvalError(f"no usable training rows from {', '.join(map(str, paths))}")
+    w, b, mean, scale = fit_logistic(rows.X, rows.y, l2=l2)
+    params = J.Params(tuple(map(float, w)), b, tuple(map(float, mean)), tuple(map(float, scale)), 0.5)
+    threshold, stats = choose_threshold(rows, params)
+    data = {
+        **J.Params(params.weights, params.bias, params.mean, params.scale, round(threshold, 4)).to_dict(),
+        "fitted_on": [p.as_posix() for p in paths],
+        "command": command or "pilotqa fit --gold " + " ".join(p.as_posix() for p in paths),
+        "rows": int(len(rows.X)), "positives": int(rows.y.sum()), "l2": l2,
+        "dev": stats, "seconds": round(time.perf_counter() - t0, 1),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    target = Path(out) if out else J.PARAMS_PATH
+    atomic_write(target, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+    J.load_params.cache_clear()
+    return data

@@ -1,0 +1,737 @@
+"""One question analysis, used by the retriever and by every answerer.
+
+`QuestionAnalyzer(gazetteer, pilot_texts).analyze(question)` → `QuestionInfo`: which pilots the question is
+about (named, named through a parent place or province, or described: "李白出生地那个试点"), the place it
+names that is no pilot, the years, qualifier (户籍/常住) and measure it asks for, the answer type, the
+content terms with the words the documents use for them, and the question's shape:
+
+- `single`   one fact or figure (the default);
+- `cross`    "which pilots mention X" (the complete list is wanted);
+- `overview` "介绍一下X的试点方案";
+- `count`    a count from the document's structure ("一共有多少个试点");
+- `compare`  two or more pilots side by side ("X和Y分别…", "哪个更高").
+
+An English question is first rendered in Chinese through a glossary (`data/en_zh.tsv`) and the pinyin of
+the corpus's place names, then analysed like any other. Word lists live in `rag/data/` (`rag.lexicon`).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from . import lexicon
+from .places import province_short, provinces, stem
+from .text import jieba_pos_tokenizer, jieba_tokenizer, norm, to_simplified
+
+SHAPES = ("single", "cross", "overview", "count", "compare")
+
+# One-character place suffixes: a pilot stem + another of these is a different place (永安镇 ≠ 永安市).
+_SUFFIX_CHARS = set("市县区镇省州旗乡村")
+_SUFFIX_TOKENS = ("新区", "自治州", "自治县", "地区", "市", "县", "区", "镇", "省", "州", "旗")
+_YEAR = re.compile(r"((?:19|20)\d{2})(?=\s*年|\D|$)")
+_LEVEL_HINT = re.compile(r"[县地]级(市)|(镇|县|市|区|旗|州)级|[那这]个(镇|县|市|区|旗|州|新区)|该(镇|县|市|区|旗|州)")
+# A phrase that refers to the pilot being asked about ("…那个县", "…的县级市", "该镇"): the description before it
+# says which pilot, the rest of the question says what is asked.
+_REFERENCE = re.compile(r"(?:[那这该]个|[那这该]|唯一的?)(?:县级市|地级市|自治县|自治州|新区|城市|地方|试点|镇子|县|市|区|镇|州|旗)"
+                        r"|的(?:县级市|地级市|自治县|自治州|新区|城市|试点|镇子)(?![\u4e00-\u9fff])")
+_THE_PILOT = re.compile(r"试点|[那这]个|[那这]里|当地|该")
+_QUOTED = re.compile(r"[“\"「『‘']([^”\"」』’']{1,30})[”\"」』’']")
+
+_COUNT = re.compile(r"(?<!哪)(多少|几)个?(试点|地方|城市|县|镇|市|区)|试点(总)?(数量?|个数)|一共(有)?(多少|几)"
+                    r"|试点.{0,6}?(一共|总共|共)?(有)?(?<!哪)(多少|几)个|(镇|县|市|区)一?级的?(试点)?(一共|共)?(有)?(多少|几)个")
+# "主要任务有几项": a count of a pilot's own items (its document's structure)
+_ITEM_COUNT = re.compile(r"(多少|几)(项|条|个方面|大类|大项|大块|块|个部分|部分)|(任务|措施|举措|工程|行动|目标)(共|一共|总共)?(有|分)?(多少|几)个")
+_CROSS = re.compile(
+    r"(哪些|哪几个|哪几|什么)(试点|地方|城市|地区|县|镇|市|区|文件)"
+    r"|(试点|地方|城市|文件)(县|镇|市|区)?(都|还|一共|共)?(有|是)(哪些|谁)|分别是哪些|分别是哪几个|哪里(提|有)"
+    r"|试点(里|中|当中)?(有)?(哪些|哪几个|哪几)"
+)
+_OVERVIEW = re.compile(r"介绍|概况|概述|概括|总体情况|主要内容|大致内容|(讲|说|写)了?(些|哪些|哪几块)?(什么|内容)|有哪些内容"
+                       r"|方案要点是什么|试点方案(是什么|怎么样)|(干|做)(些)?什么|总体安排|简介|简要说明|简单说说|说说|讲讲"
+                       r"|包括哪(些|几)(部分|方面|块)|哪几块|哪几部分|分(成)?哪几|overview")
+_COMPARE = re.compile(r"分别|对比|比较|相比|比一比|哪个(更|最)|谁(更|最)|和.{1,12}比|与.{1,12}比|跟.{1,12}比|差距|区别|异同")
+_HIGHER = re.compile(r"(更|最|比较)(高|多|大|快|强|领先)")
+_LOWER = re.compile(r"(更|最|比较)(低|少|小|慢|弱)")
+_ASKS_PERCENT = re.compile(r"率|比例|比重|占比|百分|几成")
+_ASKS_NUMBER = re.compile(r"多少|(?<!哪)几[个家位项条批所座倍年万千百亿人户]|多大|多长|多远|多高|多宽|多重|规模|体量|第几|几成|增速|数量")
+_ASKS_PERSON = re.compile(r"谁|一把手|负责人|牵头|组长|挂帅|领导是")
+_ASKS_PLACE = re.compile(r"哪个(镇|县|区|市|地方|乡|村|街道|部门|单位|园区)|哪里|哪儿|在哪|什么地方|何处|跟哪|与哪|和哪")
+_ASKS_NAME = re.compile(r"叫什么|什么名字|名称是|称为什么|什么(模式|机制|理念|口号|平台|工程|战略|思路|品牌|称号|定位)|指的?是什么")
+_ASKS_LIST = re.compile(r"哪些|哪几|哪两|哪三|哪四|哪五|分别|包括|有什么|都有")
+_WITHIN = {"保障": "保障", "目标": "目标", "任务": "任务", "引言": "引言", "概况": "引言"}
+_WITHIN_RX = re.compile(r"在?(?:其|的)?(保障措施|保障|总体目标|目标|主要任务|任务|试点任务)(?:部分|章节|一节)?(?:里|中|内|方面)")
+_ALTERNATIVES = re.compile(r"或者|或是|或|还是|以及|及其|、|/")
+_TAIL_GENERIC = re.compile(r"(之类|等等|等|相关|方面|问题|工作|的)+$")
+_LEAD_VERBS = re.compile(
+    r"^(以|把|将|在|对)?(大力|积极|加快|推进|推动|实施|开展|建设|发展|打造|探索|建立|运用|利用|采用|实行|推行|推广|"
+    r"设立|培育|引进|加强|完善|深化|创新|构建|提升|促进|支持|鼓励|做好|组建|实现|要求|重视|搞|做)+"
+)
+_FLAT = re.compile(r"[^\w]")
+_ASCII_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
+# "芷江和玉屏这两个侗族自治县": an appositive that describes the named pilots, not what is asked
+_APPOSITIVE = re.compile(r"(?:这|那)?[两二三四五几]个[\u4e00-\u9fff]{0,8}?(?:自治县|自治州|新区|试点|城市|地方|县|市|区|镇|旗|州)")
+
+
+@dataclass
+class PlaceRef:
+    """A span of the question that names a place, and what it refers to."""
+
+    text: str
+    start: int
+    end: int
+    kind: str                       # "pilot" | "parent" | "province" | "unknown" | "doc"
+    pilots: tuple[str, ...] = ()
+
+
+@dataclass
+class QuestionInfo:
+    raw: str                         # as asked
+    text: str                        # analysed: simplified, NFKC (an English question's Chinese rendering)
+    key: str                         # norm(text)
+    lang: str = "zh"                 # "zh" | "en"
+    shape: str = "single"
+    pilots: list[str] = field(default_factory=list)   # what the question is about
+    scope: list[str] = field(default_factory=list)    # pilots to search ([] = all)
+    places: list[PlaceRef] = field(default_factory=list)
+    unknown_place: str | None = None                  # a place named that no document covers
+    resolved_by: str = ""            # "name" | "parent" | "province" | "description" | "explicit" | "document"
+    years: list[str] = field(default_factory=list)
+    qualifier: str | None = None     # 户籍 / 常住 …
+    measure: str | None = None       # 森林覆盖率, 面积 …
+    answer_type: str = "fact"        # "number" | "percent" | "person" | "list" | "fact"
+    terms: list[str] = field(default_factory=list)    # content segments (no places, years or question words)
+    expansions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # term → the documents' words for it
+    key_terms: list[str] = field(default_factory=list)  # cross: alternatives, any of which qualifies a pilot
+    within: str | None = None        # cross: only top sections whose title contains this
+    compare_op: str | None = None    # compare: "max" | "min" | None
+    unplaced: str = ""               # key with every place span blanked (for the shape and unknown places)
+    content: str = ""                # key with the spans that name the subject blanked (for content terms)
+    require: str | None = None       # a place every answering sentence must name ("白城市…" asked of its pilot)
+    described_by: list[str] = field(default_factory=list)  # terms that identified a described pilot
+    ask: str = ""                    # the question after its subject ("…的前阳镇，" removed), when there is one
+
+    @property
+    def asks_figure(self) -> bool:
+        return self.answer_type in ("number", "percent")
+
+    @property
+    def is_cross(self) -> bool:
+        return self.shape == "cross"
+
+
+def normalize(question: str | None) -> str:
+    """Traditional → simplified, NFKC, outer whitespace trimmed (inner spaces kept for display)."""
+    return unicodedata.normalize("NFKC", to_simplified(question or "")).strip()
+
+
+def is_english(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    latin = sum(1 for c in letters if c.isascii())
+    return bool(letters) and latin / len(letters) > 0.6
+
+
+class QuestionAnalyzer:
+    """Analyses questions against one corpus's gazetteer (`rag.places.gazetteer`)."""
+
+    def __init__(self, gazetteer: dict, pilot_texts: dict[str, str] | None = None):
+        self.gaz = gazetteer or {}
+        self.aliases: dict[str, list[str]] = dict(self.gaz.get("aliases") or {})
+        info = self.gaz.get("pilots") or {}
+        self.pilot_info = {p: info.get(p, {}) for p in self.aliases}
+        self.pilot_texts = pilot_texts or {}
+        self.flat_texts = {p: _FLAT.sub("", t) for p, t in self.pilot_texts.items()}  # for description matching
+        table: dict[str, list[str]] = {}
+        for pilot, names in self.aliases.items():
+            for a in [pilot, *names]:
+                a = norm(to_simplified(a))
+                if len(a) >= 2:
+                    table.setdefault(a, [])
+                    if pilot not in table[a]:
+                        table[a].append(pilot)
+        self.pilot_table = table
+        self.parent_table = {norm(k): list(v) for k, v in (self.gaz.get("parents") or {}).items()
+                             if norm(k) not in table}
+        self.province_table: dict[str, str] = {}
+        for prov in provinces():
+            for form in (prov, province_short(prov)):
+                self.province_table.setdefault(form, prov)
+        self.by_province: dict[str, list[str]] = {}
+        for pilot in self.aliases:
+            prov = self.pilot_info.get(pilot, {}).get("province") or next(
+                (p for p in provinces() if pilot.startswith(p)), "")
+            if prov:
+                self.by_province.setdefault(prov, []).append(pilot)
+        self.mentions = {norm(k): list(v) for k, v in (self.gaz.get("mentions") or {}).items()}
+        self.lengths = sorted({len(k) for k in (*table, *self.parent_table, *self.province_table)}, reverse=True)
+        self.pinyin: dict[str, str] = {}
+        for pilot, meta in self.pilot_info.items():
+            for py in meta.get("pinyin") or ():
+                if py.isascii() and py.isalpha():
+                    self.pinyin.setdefault(py, pilot)
+        # provinces and parent places by pinyin too ("Sichuan's provincial capital", "Haikou's Yanfeng")
+        from .places import pinyin_readings
+
+        self.place_pinyin: dict[str, str] = {}
+        for form in [province_short(p) for p in provinces()] + [k for k in self.parent_table if len(k) <= 4]:
+            for py in pinyin_readings(form, limit=2):
+                self.place_pinyin.setdefault(py, form)
+
+    def short_name(self, pilot: str) -> str:
+        """The name users say: the place without its province or parentheses (房山区 for 北京市房山区)."""
+        place = (self.pilot_info.get(pilot) or {}).get("place") or pilot
+        return re.sub(r"[（(][^）)]*[）)]", "", place) or place
+
+    # ------------------------------------------------------------------ entry
+
+    def analyze(self, question: str, *, pilot: str | None = None, describe: bool = True) -> QuestionInfo:
+        raw = question or ""
+        text = normalize(raw)
+        lang = "zh"
+        if is_english(text):
+            lang, text = "en", self.from_english(text)
+        key = norm(text)
+        qi = QuestionInfo(raw=raw, text=text, key=key, lang=lang)
+        qi.places = self._scan(key)
+        masked = list(key)
+        for sp in qi.places:
+            for k in range(sp.start, min(sp.end, len(masked))):
+                masked[k] = "，"
+        qi.unplaced = "".join(masked)
+        qi.years = list(dict.fromkeys(_YEAR.findall(key)))
+        qi.shape = self._shape(key, qi)
+        self._describe = describe
+        self._resolve(qi, explicit=pilot)
+        if qi.shape == "cross" and not qi.pilots and re.search(r"(哪些|哪几个|哪几|什么)(县|镇|市|区)", key) \
+                and not re.search(r"(哪些|哪几个|哪几|什么)(试点|地方|城市|文件)", key):
+            # "苏东坡故乡…的是哪几个县": a described pilot's own counties, not a which-pilots question
+            described, by = self._described(qi, force=True)
+            if described:
+                qi.shape, qi.pilots, qi.scope, qi.resolved_by, qi.described_by = \
+                    "single", [described], [described], "description", by
+        qi.content = self._content_mask(qi)
+        if qi.shape == "compare" and len(qi.pilots) < 2:
+            qi.shape = "single"
+        if qi.shape == "overview" and len(qi.pilots) != 1:
+            qi.shape = "single"
+        self._content(qi)
+        if qi.shape == "overview" and self._asks_more_than_overview(qi):
+            qi.shape = "single"  # "积分入户原则由哪几部分组成": a question about one thing, not the plan
+        return qi
+
+    def _asks_more_than_overview(self, qi: QuestionInfo) -> bool:
+        rest = "".join(qi.terms)
+        for w in sorted(lexicon.words("overview_words.txt"), key=len, reverse=True):
+            rest = rest.replace(w, "")
+        rest = _OVERVIEW.sub("", rest)
+        return len(re.sub(r"[的了是些么啥]", "", rest)) >= 2
+
+    # ------------------------------------------------------------------ places
+
+    def _scan(self, q: str) -> list[PlaceRef]:
+        """Leftmost-longest spans naming a pilot, a pilot's parent place or a province. A short form (three
+        characters or fewer) counts only where it does not sit inside a longer word: 海口 in 入海口 and 山东 in
+        祁连山东段 are no places."""
+        out: list[PlaceRef] = []
+        cuts = {0}
+        for w in jieba_tokenizer().lcut(q):
+            cuts.add(max(cuts) + len(w))
+        i, n = 0, len(q)
+        while i < n:
+            for L in self.lengths:
+                if i + L > n:
+                    continue
+                s = q[i:i + L]
+                if L <= 3 and (i not in cuts or (i + L not in cuts and not self._suffix_follows(q, i + L))) \
+                        and (s in self.parent_table or s in self.province_table or s in self.pilot_table):
+                    continue
+                if s in self.pilot_table:
+                    nxt = q[i + L] if i + L < n else ""
+                    if nxt in _SUFFIX_CHARS and s[-1] not in _SUFFIX_CHARS and not _is_word(q[i + L:i + L + 2]):
+                        out.append(PlaceRef(s + nxt, i, i + L + 1, "unknown"))  # 永安镇: another place
+                        i += L + 1
+                    else:
+                        out.append(PlaceRef(s, i, i + L, "pilot", tuple(self.pilot_table[s])))
+                        i += L
+                    break
+                if s in self.parent_table:
+                    out.append(PlaceRef(s, i, i + L, "parent", tuple(self.parent_table[s])))
+                    i += L
+                    break
+                if s in self.province_table:
+                    if s.endswith("省") and q[i + L:i + L + 1] == "会":
+                        continue  # "四川省会": the province is 四川, 省会 is a word of its own
+                    out.append(PlaceRef(s, i, i + L, "province", (self.province_table[s],)))
+                    i += L
+                    break
+            else:
+                i += 1
+        return out
+
+    @staticmethod
+    def _suffix_follows(q: str, k: int) -> bool:
+        """A place suffix or a particle follows a short form (房山区, 保定的): jieba may glue them to the name."""
+        return k < len(q) and q[k] in "市县区镇省州旗乡的之和与、，,"
+
+    def _unknown_places(self, masked: str) -> list[str]:
+        """Place names jieba finds that no gazetteer entry covers (`深圳市`, `雄安新区`, `苏州`)."""
+        not_places = lexicon.words("not_places.txt")
+        known = set(self.pilot_table) | set(self.parent_table) | set(self.province_table)
+        toks = [(p.word, p.flag) for p in jieba_pos_tokenizer().lcut(masked)]
+        han = re.compile(r"^[\u4e00-\u9fff]+$")
+        found: list[str] = []
+        for j, (w, f) in enumerate(toks):
+            if not han.match(w) or w in known:
+                continue
+            if w in _SUFFIX_TOKENS and j > 0:
+                # `雄安` + `新区`: join up to two preceding content tokens
+                parts: list[str] = []
+                for k in (j - 1, j - 2):
+                    if k < 0:
+                        break
+                    pw, pf = toks[k]
+                    if not han.match(pw) or pf[:1] in ("u", "p", "c", "r", "v", "m", "q", "y", "d", "f") or pw in known:
+                        break
+                    parts.insert(0, pw)
+                    if pf.startswith("ns"):
+                        break
+                name = "".join(parts) + w
+                if parts and 3 <= len(name) <= 8 and name not in not_places and "".join(parts) not in not_places \
+                        and any(pf.startswith("ns") for pw, pf in toks[max(0, j - 2):j] if pw in parts):
+                    found.append(name)
+                continue
+            if not f.startswith("ns") or w in not_places or stem(w) in not_places:
+                continue
+            nxt = toks[j + 1][0] if j + 1 < len(toks) else ""
+            if nxt in _SUFFIX_TOKENS:
+                continue  # handled when the suffix token is reached
+            if len(w) >= 2:
+                found.append(w)
+        return [x for x in dict.fromkeys(found) if not any(x != y and x in y for y in found)]
+
+    def _after_province(self, qi: QuestionInfo) -> list[str]:
+        """The noun right after a province name ("浙江义乌", "湖北仙桃"): jieba does not always tag a county-level
+        city as a place, but a noun named right after its province is one."""
+        out = []
+        for s in qi.places:
+            if s.kind != "province":
+                continue
+            toks = jieba_pos_tokenizer().lcut(qi.key[s.end:s.end + 8])
+            if toks and toks[0].flag[:1] == "n" and 2 <= len(toks[0].word) <= 4 \
+                    and re.match(r"^[\u4e00-\u9fff]+$", toks[0].word) \
+                    and toks[0].word not in lexicon.words("question_words.txt") | lexicon.words("count_frame.txt") \
+                    and toks[0].word not in lexicon.words("not_places.txt"):
+                out.append(toks[0].word)
+        return out
+
+    def _resolve(self, qi: QuestionInfo, explicit: str | None) -> None:
+        if explicit:
+            qi.pilots, qi.scope, qi.resolved_by = [explicit], [explicit], "explicit"
+            return
+        spans = qi.places
+        named = [s for s in spans if s.kind == "pilot"]
+        pilots: list[str] = []
+        for s in named:
+            if len(s.pilots) == 1 and s.pilots[0] not in pilots:
+                pilots.append(s.pilots[0])
+        provs = list(dict.fromkeys(s.pilots[0] for s in spans if s.kind == "province"))
+        for s in named:  # an alias shared by several pilots: keep those the province names, else all
+            if len(s.pilots) > 1:
+                cand = [p for p in s.pilots if not provs or any(p in self.by_province.get(pr, []) for pr in provs)]
+                pilots.extend(p for p in (cand or s.pilots) if p not in pilots)
+        parents = [s for s in spans if s.kind == "parent"]
+        unknown = [s.text for s in spans if s.kind == "unknown"]
+        if pilots:
+            qi.pilots, qi.scope, qi.resolved_by = pilots, list(pilots), "name"
+            if unknown and qi.shape != "cross":
+                qi.unknown_place = unknown[0]  # `永安镇` next to a pilot name: still another place
+            return
+        talks_of_pilot = bool(_THE_PILOT.search(qi.key) or _REFERENCE.search(qi.key)) or \
+            qi.shape in ("cross", "count", "overview")
+        if parents:
+            scope = list(dict.fromkeys(p for s in parents for p in s.pilots))
+            if qi.shape in ("cross", "count") or talks_of_pilot:
+                qi.scope, qi.resolved_by = scope, "parent"
+                if len(scope) == 1 and qi.shape not in ("cross", "count"):
+                    qi.pilots = list(scope)
+                return
+            # "白城市的领导小组…" asked of its pilot's document: answered only by a sentence that names the city
+            # itself; "赤峰市的城镇化率" (the city, which no document covers) is then refused
+            qi.pilots, qi.scope, qi.resolved_by = list(scope), list(scope), "parent"
+            qi.require = parents[0].text
+            return
+        if provs:
+            # "浙江义乌…": a place inside the province that no document covers is what is asked about
+            other = [u for u in self._unknown_places(qi.unplaced) + self._after_province(qi)
+                     if not self.mentions.get(norm(u)) and not any(norm(u) in t for t in self.pilot_texts.values())]
+            if other and qi.shape not in ("cross", "count"):
+                qi.unknown_place = other[0]
+                return
+            scope = [p for pr in provs for p in self.by_province.get(pr, [])]
+            if not scope:
+                qi.unknown_place = next(s.text for s in spans if s.kind == "province")
+                return
+            if qi.shape in ("single", "overview") and len(scope) > 1:
+                # "陕西唯一的计划单列市…": a description picks one of the province's pilots
+                described, by = self._described(qi, among=scope)
+                if described:
+                    qi.pilots, qi.scope, qi.described_by, qi.resolved_by = [described], [described], by, "province"
+                    return
+            m = _LEVEL_HINT.search(qi.key)
+            if m:  # "天津那个镇级试点": the province's pilots of that level
+                level = next(g for g in m.groups() if g)
+                scope = [p for p in scope if self.pilot_info.get(p, {}).get("level", "").endswith(level)
+                         or p.endswith(level)] or scope
+            qi.scope, qi.resolved_by = scope, "province"
+            if len(scope) == 1 and qi.shape not in ("cross", "count"):
+                qi.pilots = list(scope)
+            return
+        if qi.shape in ("cross", "count"):
+            m = (re.search(r"(?:哪些|哪几个|几个|多少个|哪个)(县|镇|市|区|旗|州)(?!级)", qi.key)
+                 or re.search(r"(县|镇|市|区|旗|州)一?级", qi.key))
+            if m:  # `哪些县…` / `镇一级的有几个`: the pilots of that level
+                qi.scope = [p for p in self.aliases if self.pilot_info.get(p, {}).get("level", "").endswith(m.group(1))]
+            return
+        jieba_unknown = [u for u in self._unknown_places(qi.unplaced) if u not in unknown]
+        for u in [*unknown, *jieba_unknown]:
+            docs = self.mentions.get(norm(u))
+            if docs:  # a place only a plain document covers
+                qi.scope, qi.resolved_by = list(docs), "document"
+                if len(docs) == 1:
+                    qi.pilots = list(docs)
+                return
+            where = {p: t.count(norm(u)) for p, t in self.pilot_texts.items() if norm(u) in t}
+            if len(where) == 1 and next(iter(where.values())) >= 2:
+                # `白城市` named repeatedly in one pilot's text only: that pilot (a loose reference)
+                qi.pilots = qi.scope = list(where)
+                qi.resolved_by = "description"
+                return
+            if not where:
+                qi.unknown_place = u
+                return
+        described, by = self._described(qi)
+        if described:
+            qi.pilots, qi.scope, qi.resolved_by, qi.described_by = [described], [described], "description", by
+
+    def _described(self, qi: QuestionInfo, among: list[str] | None = None,
+                   force: bool = False) -> tuple[str | None, list[str]]:
+        """A pilot described instead of named ("李白出生地那个试点", "有“黔楚咽喉”之称的县", "首都西南门户那个区"):
+        runs of the question's words that only one pilot's text contains (compared without punctuation, longest
+        first), and more of them for that pilot than for any other."""
+        if (qi.shape not in ("single", "overview") and not force) or not self.flat_texts \
+                or not getattr(self, "_describe", True):
+            return None, []
+        texts = {p: t for p, t in self.flat_texts.items() if among is None or p in among}
+        votes: dict[str, int] = {}
+        used: dict[str, list[str]] = {}
+        # "首都西南门户那个区，土地面积…": only the words before the reference describe the pilot
+        ref = [m.end() for m in _REFERENCE.finditer(qi.unplaced)]
+        region = qi.unplaced[:ref[0]] if ref else qi.unplaced
+        # what is asked (years, figures, a measure such as 户籍人口城镇化率) describes no pilot
+        heads = "|".join(sorted(map(re.escape, lexicon.words("measure_heads.txt")), key=len, reverse=True))
+        region = re.sub(r"\d+(?:\.\d+)?[年%％]?", "|", region)
+        for seg in [norm(t) for t in _QUOTED.findall(qi.text)] + segments(region):
+            seg = _FLAT.sub("", seg)
+            seg = re.sub(rf"[\u4e00-\u9fff]{{0,6}}(?:{heads})", "", seg) if not ref else seg
+            covered: dict[str, set[int]] = {}
+            grams: dict[str, list[str]] = {}
+            for n in range(min(10, len(seg)), 1, -1):
+                for i in range(len(seg) - n + 1):
+                    gram = seg[i:i + n]
+                    if not re.search(r"[\u4e00-\u9fff]", gram):
+                        continue
+                    where = [p for p, t in texts.items() if gram in t]
+                    if len(where) == 1 and (among is None or len(gram) >= 4
+                                            or sum(gram in t for t in self.flat_texts.values()) <= 3):
+                        # within a province, a short word must also be rare in all plans (总体 is in most)
+                        got = covered.setdefault(where[0], set())
+                        if not set(range(i, i + n)) <= got:
+                            got.update(range(i, i + n))
+                            grams.setdefault(where[0], []).append(gram)
+            # a pilot's vote: how many of the question's characters its own words cover
+            for p, got in covered.items():
+                votes[p] = votes.get(p, 0) + len(got)
+                used.setdefault(p, []).extend(grams[p])
+        if not votes:
+            return None, []
+        best = max(votes, key=votes.get)
+        # a lone two-character word in one plan is weak evidence; ask for a longer or a second one
+        if votes[best] < (2 if among else 3) or list(votes.values()).count(votes[best]) > 1:
+            return None, []
+        return best, used[best]
+
+    def subject_end(self, qi: QuestionInfo) -> int:
+        """Where the question's subject (the pilot and the words describing it) ends: the end of the last pilot
+        name or reference ("那个县", "的县级市") before the ask begins — when an ask of two or more characters
+        follows. 0 when there is no such subject."""
+        if not (qi.pilots or qi.scope):
+            return 0
+        ends = [s.end for s in qi.places if s.kind in ("pilot", "parent", "province")]
+        ends += [m.end() for m in _REFERENCE.finditer(qi.key)]
+        first_clause = re.search(r"[，,：:]", qi.key)
+        limit = first_clause.start() if first_clause else len(qi.key)
+        cands = [e for e in ends if e <= limit] or [e for e in ends if e <= len(qi.key) // 2]
+        if not cands:
+            return 0
+        end = max(cands)
+        rest = re.sub(r"[，,。？?！!的\s]", "", qi.key[end:])
+        return end if len(rest) >= 2 else 0
+
+    def _content_mask(self, qi: QuestionInfo) -> str:
+        """The question with its subject's names blanked: pilot names, provinces, and parent places next to a
+        pilot name (保定白沟镇) or used as the scope. A parent named elsewhere (榆树沟镇距离昌吉市多远) or one
+        the answer must name (`require`) stays: it is content."""
+        masked = list(qi.key)
+        pilot_spans = [s for s in qi.places if s.kind == "pilot"]
+        # (an English question's Chinese rendering keeps the English word order: no subject-first reading)
+        end = 0 if qi.require or qi.lang != "zh" else self.subject_end(qi)
+        for k in range(end):  # "鸭绿江入海口的前阳镇，…": the description is not the ask
+            masked[k] = "，"
+        if end:
+            qi.ask = qi.key[end:].lstrip("，,的")
+        for m in _APPOSITIVE.finditer(qi.key) if len(qi.pilots) > 1 else ():
+            for k in range(m.start(), m.end()):
+                masked[k] = "，"
+        intro = _FLAT.sub("", norm((self.pilot_info.get(qi.pilots[0]) or {}).get("intro", ""))) if qi.pilots else ""
+        for t in qi.described_by:  # the intro's words that identified a described pilot are not the ask
+            if intro and t not in intro:
+                continue
+            for m in re.finditer(re.escape(t), qi.key):
+                for k in range(m.start(), m.end()):
+                    masked[k] = "，"
+        for s in qi.places:
+            blank = s.kind in ("pilot", "province")
+            if s.kind == "parent" and qi.require != s.text:
+                near = any(0 <= p.start - s.end <= 1 or 0 <= s.start - p.end <= 1 for p in pilot_spans)
+                blank = near or not pilot_spans
+            if blank:
+                for k in range(s.start, min(s.end, len(masked))):
+                    masked[k] = "，"
+        return "".join(masked)
+
+    # ------------------------------------------------------------------ shape and content
+
+    def _shape(self, q: str, qi: QuestionInfo) -> str:
+        named = {p for s in qi.places if s.kind == "pilot" for p in s.pilots}
+        if _COUNT.search(q) and len(named) <= 1 and not _content_left(qi.unplaced, _COUNT):
+            return "count"
+        if _ITEM_COUNT.search(q) and len(named) == 1 and not _OVERVIEW.search(q):
+            return "count"
+        if _CROSS.search(q) and len(named) <= 1 and not re.search(r"哪个(县|镇|市|区)(的|是)", q[:4]):
+            if len(named) == 1 and not re.search(r"(哪些|哪几个)(试点|地方|城市|文件)", q):
+                return "single"
+            return "cross"
+        if len(named) >= 2 and _COMPARE.search(q):
+            return "compare"
+        if len(named) >= 2 and re.search(r"和|与|跟|及|、", q):
+            return "compare"
+        if _OVERVIEW.search(q) and not _ASKS_NUMBER.search(q):
+            return "overview"
+        return "single"
+
+    def _content(self, qi: QuestionInfo) -> None:
+        q = qi.content or qi.unplaced
+        work = re.sub(r"((?:19|20)\d{2})年?", "|", q)
+        work = re.sub(r"(多少|几)[个家位项条批所座倍万亿人户亩吨次张元]?", "|", work)
+        qi.terms = segments(work)
+        para = lexicon.table("paraphrases.tsv")
+        exp: dict[str, tuple[str, ...]] = {}
+        for word, alts in para.items():
+            if word in qi.key:
+                exp[word] = alts
+        qi.expansions = exp
+        heads = "|".join(sorted(map(re.escape, lexicon.words("measure_heads.txt")), key=len, reverse=True))
+        for t in sorted(qi.terms, key=len, reverse=True):
+            m = re.match(rf"^(.*(?:{heads}))", t)  # 常住人口城镇化率目标 → 常住人口城镇化率
+            if m and len(m.group(1)) >= 2:
+                qi.measure = m.group(1)
+                break
+        # the qualifier the measure carries (户籍人口城镇化率); 口岸城市 elsewhere in the question is no qualifier
+        qi.qualifier = (qualifier_of(qi.measure) if qi.measure else None) or qualifier_of(qi.content or qi.key)
+        if _ASKS_PERSON.search(qi.key):
+            qi.answer_type = "person"
+        elif re.search(r"哪几|哪些|哪[两三四五六七八九十]", qi.key):
+            qi.answer_type = "list"
+        elif _ASKS_NUMBER.search(qi.key) or (qi.lang == "en" and "多少" in qi.key):
+            qi.answer_type = "percent" if _ASKS_PERCENT.search(qi.key) else "number"
+        elif _ASKS_PLACE.search(qi.key):
+            qi.answer_type = "place"
+        elif _ASKS_NAME.search(qi.key):
+            qi.answer_type = "name"
+        elif _ASKS_LIST.search(qi.key):
+            qi.answer_type = "list"
+        elif qi.measure and qi.shape in ("single", "compare"):
+            # "…的城镇化率目标" asks for the figure even without 多少
+            qi.answer_type = "percent" if qi.measure.endswith("率") or _ASKS_PERCENT.search(qi.measure) else "number"
+        if qi.shape == "compare":
+            qi.compare_op = "max" if _HIGHER.search(qi.key) else ("min" if _LOWER.search(qi.key) else None)
+        if qi.shape == "cross":
+            phrases, qi.within = cross_terms(qi)
+            qi.key_terms = [t for p in phrases for t in self.key_terms_of(p)]
+            qi.key_terms = list(dict.fromkeys(qi.key_terms)) or phrases
+
+    def pilot_df(self, term: str) -> int:
+        """In how many pilots' texts a term occurs (the texts are normalised and simplified)."""
+        t = norm(term).lower()
+        return sum(1 for txt in self.pilot_texts.values() if t in txt.lower())
+
+    def key_terms_of(self, phrase: str) -> list[str]:
+        """The corpus term a which-pilots phrase is about: the phrase itself when two or more pilots state it;
+        otherwise its most specific part that the documents state ("跟资源枯竭城市政策沾边" → 资源枯竭), among
+        parts that a quarter of the pilots or fewer state (a word most plans use says nothing about this question)."""
+        if not self.pilot_texts or self.pilot_df(phrase) >= 2:
+            return [phrase]
+        n = max(1, len(self.pilot_texts))
+        frame = lexicon.words("cross_frame.txt") | lexicon.words("question_words.txt")
+        words = [w for w in jieba_tokenizer().lcut(phrase) if w.strip()]
+        found = []  # (end position, start position, term, df)
+        for j in range(len(words), 0, -1):
+            for i in range(j - 1, -1, -1):
+                span = words[i:j]
+                if any(w in frame for w in span):
+                    break
+                term = "".join(span)
+                # a word's dictionary sub-words too (百强 of 百强县), never arbitrary pieces of it (镇合一)
+                subs = [term] + ([x for x in jieba_tokenizer().lcut_for_search(term)
+                                  if x != term and jieba_tokenizer().FREQ.get(x, 0) > 0] if i == j - 1 else [])
+                for t in subs:
+                    if len(t) < 2 or re.fullmatch(r"[\d.%]+", t):
+                        continue
+                    d = self.pilot_df(t)
+                    if 1 <= d <= 0.25 * n:
+                        found.append((j, i, t, d))
+        if not found:
+            return [phrase]
+        # the most specific part two or more pilots state (the fewest pilots; the longer on a tie): measured on
+        # the dev which-pilots questions against "the rightmost part" and "the most pilots" (eval/reports)
+        two = [f for f in found if f[3] >= 2] or found
+        best = min(two, key=lambda f: (f[3], -len(f[2])))
+        return [best[2]]
+
+    # ------------------------------------------------------------------ English
+
+    def from_english(self, text: str) -> str:
+        """An English question rendered as Chinese terms in the same order: place names through the pinyin of
+        the corpus's places, policy words through `data/en_zh.tsv`; numbers kept; other words dropped."""
+        s = " " + re.sub(r"['’]s\b", " ", text.lower()) + " "
+        s = re.sub(r"[?!.,;:()\"]", " ", s)
+        out: list[tuple[int, str]] = []
+        taken = [False] * len(s)
+
+        def claim(a: int, b: int, zh: str) -> None:
+            if not any(taken[a:b]):
+                for k in range(a, b):
+                    taken[k] = True
+                out.append((a, zh))
+
+        words = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[a-z]+", s)]
+        for n in (3, 2, 1):  # place names: "fang shan", "fangshan", "lin gang"
+            for i in range(len(words) - n + 1):
+                joined = "".join(w for _, _, w in words[i:i + n])
+                pilot = self.pinyin.get(joined)
+                if pilot:
+                    place = self.pilot_info.get(pilot, {}).get("place") or pilot
+                    claim(words[i][0], words[i + n - 1][1], stem(place))
+                elif joined in self.place_pinyin:
+                    claim(words[i][0], words[i + n - 1][1], self.place_pinyin[joined])
+        gloss = lexicon.table("en_zh.tsv")
+        for phrase in sorted(gloss, key=len, reverse=True):
+            for m in re.finditer(r"(?<![a-z])" + re.escape(phrase) + r"(?![a-z])", s):
+                claim(m.start(), m.end(), gloss[phrase][0])
+        for m in re.finditer(r"\d+(?:\.\d+)?%?", s):
+            num = m.group()
+            claim(m.start(), m.end(), num + "年" if re.fullmatch(r"(19|20)\d{2}", num) else num)
+        return "".join(zh for _, zh in sorted(out)) or text
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _is_word(s: str) -> bool:
+    """A dictionary word (市政, 区位, 市场…): the pilot's stem is followed by a word, not by another suffix."""
+    return len(s) == 2 and jieba_tokenizer().FREQ.get(s, 0) > 0
+
+
+def qualifiers_in(text: str) -> list[str]:
+    """The noun qualifiers a text puts on its measures (户籍, 常住…), in order, as whole jieba words or word
+    starts (户籍人口); 城镇 inside 城镇化率 is no qualifier."""
+    members = {w for grp in lexicon.groups("qualifiers.txt") for w in grp}
+    out: list[str] = []
+    for t in jieba_tokenizer().lcut(text):
+        if t in members:
+            out.append(t)
+            continue
+        if t.endswith(("化", "化率")):
+            continue
+        for w in members:
+            if t.startswith(w) and len(t) > len(w):
+                out.append(w)
+                break
+    return list(dict.fromkeys(out))
+
+
+def qualifier_of(text: str) -> str | None:
+    """The first qualifier of a text (see `qualifiers_in`)."""
+    q = qualifiers_in(text)
+    return q[0] if q else None
+
+
+def _content_left(q: str, rx: re.Pattern) -> bool:
+    """Does a count question ask about something besides the count ("几个试点提出…" is a cross question)?"""
+    rest = rx.sub("|", q)
+    for w in sorted(lexicon.words("count_frame.txt") | lexicon.words("not_places.txt"), key=len, reverse=True):
+        rest = rest.replace(w, "|")
+    return any(len(t) >= 2 for t in segments(rest))
+
+
+def segments(q: str, extra_stop: frozenset[str] = frozenset()) -> list[str]:
+    """Runs of content tokens of `q` (jieba tokens that are not question words or punctuation)."""
+    stop = lexicon.words("question_words.txt") | extra_stop
+    segs, cur = [], []
+    for tok in jieba_tokenizer().lcut(q):
+        if tok in stop or tok == "|" or not re.search(r"[\w%]", tok):
+            if cur:
+                segs.append("".join(cur))
+                cur = []
+        else:
+            cur.append(tok)
+    if cur:
+        segs.append("".join(cur))
+    return [s for s in segs if len(s) >= 2 or re.search(r"\d", s)]
+
+
+def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None]:
+    """The terms a "which pilots…" question looks for, as alternatives (any qualifies a pilot), and the
+    section kind it is limited to ("在保障措施里…" → 保障)."""
+    q = qi.unplaced
+    within = None
+    m = _WITHIN_RX.search(q)
+    if m:
+        within = next((v for k, v in _WITHIN.items() if k in m.group(1)), None)
+        q = q[:m.start()] + "|" + q[m.end():]
+    quoted = [norm(t) for t in _QUOTED.findall(qi.text) if len(norm(t)) >= 2]
+    q = _QUOTED.sub("|", q)
+    body = re.sub(r"[（(][^）)]*[）)]", "", q)
+    body = _CROSS.sub("|", body)
+    frame = lexicon.words("cross_frame.txt") | lexicon.words("question_words.txt")
+    pieces: list[str] = []
+    for part in re.split(r"[|，,。？?！!：:；;\s]+", body):
+        if quoted and not _ALTERNATIVES.search(part) and not part.startswith(("或", "、")):
+            continue  # "…上强调“一户一宅”": the quoted term is what is asked; the rest frames it
+        for alt in _ALTERNATIVES.split(part):
+            # jieba words, with framing words (提到, 要搞, 之类…) dropped from both ends: 要搞海绵城市 → 海绵城市
+            toks = [t for t in jieba_tokenizer().lcut(alt) if t.strip()]
+            while toks and toks[0] in frame:
+                toks.pop(0)
+            while toks and toks[-1] in frame:
+                toks.pop()
+            t = "".join(toks)
+            if len(t) >= 2 and t not in frame:
+                pieces.append(t)
+    generic = {"国家", "新型城镇化", "城镇化", "综合试点", "第二批", "地方", "城市", "哪些", "哪几个"}
+    pieces = [p for p in dict.fromkeys(quoted + pieces) if p not in generic]
+    return pieces, within
+
+
+__all__ = ["QuestionAnalyzer", "QuestionInfo", "PlaceRef", "SHAPES", "normalize", "segments", "is_english",
+           "qualifiers_in", "qualifier_of"]

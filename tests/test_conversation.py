@@ -1,0 +1,141 @@
+"""Follow-up questions through `qa.ask(q, history=[...])` on the session index: what the follow-up is
+understood as (`resolved_question`, shown as 理解为…), and the answer to that. Questions written from the
+corpus for these tests."""
+from __future__ import annotations
+
+import pytest
+
+from rag.text import norm
+
+XIAOYI_2020 = "孝义市2020年常住人口城镇化率目标是多少？"
+BAOTOU_2020 = "包头市2020年常住人口城镇化率目标是多少？"
+XIAOYI, BAGONG, BAOTOU = "山西省孝义市", "山西省巴公镇", "内蒙古自治区包头市"
+
+
+def says(resolved: str | None, *parts: str) -> bool:
+    """The standalone question names these parts, in this order (its wording around them is free)."""
+    pos = 0
+    for part in parts:
+        pos = (resolved or "").find(part, pos)
+        if pos < 0:
+            return False
+        pos += len(part)
+    return True
+
+
+def follow(qa, history, question):
+    ans = qa.ask(question, history=history)
+    assert ans.question == question  # the question as asked is kept; the standalone form is beside it
+    return ans
+
+
+def test_qualifier_swap(qa):
+    ans = follow(qa, [XIAOYI_2020], "那户籍口径的目标呢？")
+    assert says(ans.resolved_question, "孝义", "2020年", "户籍人口城镇化率", "目标"), ans.resolved_question
+    assert ans.answerable and ans.pilots == [XIAOYI] and "65%" in ans.text
+    assert [c.start_line for c in ans.citations] == [375]
+    assert ans.to_dict()["resolved_question"] == ans.resolved_question
+
+
+def test_the_understanding_is_shown(qa):
+    import io
+
+    from rag.cli_output import print_answer
+
+    ans = follow(qa, [XIAOYI_2020], "那户籍口径的目标呢？")
+    out = io.StringIO()
+    print_answer(ans.to_dict(), out)
+    first, *rest = out.getvalue().splitlines()
+    assert first == f"理解为：{ans.resolved_question}" and any("65%" in line for line in rest)
+
+
+def test_year_swap(qa):
+    ans = follow(qa, [BAOTOU_2020], "那2017年定的是多少？")
+    assert says(ans.resolved_question, "包头", "2017年", "常住人口城镇化率"), ans.resolved_question
+    assert ans.answerable and "84%" in ans.text and "85%" not in ans.text
+
+
+def test_pronoun_and_a_new_measure(qa):
+    ans = follow(qa, [BAOTOU_2020], "该市的总面积有多大？")
+    assert "包头" in ans.resolved_question and "总面积" in ans.resolved_question
+    assert "城镇化率" not in ans.resolved_question
+    assert ans.answerable and "27691" in norm(ans.text)
+
+
+def test_another_pilot_same_ask(qa):
+    ans = follow(qa, [XIAOYI_2020], "那么巴公镇呢？")
+    assert says(ans.resolved_question, "巴公镇", "2020年", "常住人口城镇化率"), ans.resolved_question
+    assert ans.pilots == [BAGONG] and "55.6%" in ans.text
+
+
+def test_resolution_goes_back_through_earlier_follow_ups(qa):
+    ans = follow(qa, [XIAOYI_2020, "那么巴公镇呢？"], "2017年定的目标呢？")
+    assert says(ans.resolved_question, "巴公镇", "2017年", "常住人口城镇化率"), ans.resolved_question
+    assert ans.pilots == [BAGONG] and "48.7%" in ans.text
+
+
+def test_compared_with_another_pilot(qa):
+    ans = follow(qa, [XIAOYI_2020], "跟包头市比呢？")
+    assert says(ans.resolved_question, "孝义", "包头", "2020年", "常住人口城镇化率"), ans.resolved_question
+    assert ans.shape == "compare" and [r.pilot for r in ans.rows] == [XIAOYI, BAOTOU]
+    assert [r.value for r in ans.rows] == [80.0, 85.0]
+    assert [r.start_line for r in ans.rows] == [375, 471]
+
+
+def test_compared_with_a_pilot_lacking_the_figure(qa):
+    ans = follow(qa, [BAOTOU_2020], "和东丽区比呢？")
+    assert ans.shape == "compare" and "天津市东丽区：文件未提及。" in ans.text
+    assert [r.answer is None for r in ans.rows] == [False, True]
+
+
+def test_a_question_with_its_own_pilot_starts_a_new_topic(qa):
+    ans = follow(qa, [XIAOYI_2020], "东丽区五年内每年整合多少市直专项资金？")
+    assert ans.resolved_question is None
+    assert ans.pilots == ["天津市东丽区"] and "5亿元" in ans.text
+
+
+@pytest.mark.parametrize("question, resolved", [
+    ("2035年定的目标呢？", ("包头", "2035年", "常住人口城镇化率")),   # a year the plan does not reach
+    ("它的森林覆盖率目标呢？", ("包头", "森林覆盖率")),                # a measure the plan never states
+])
+def test_unanswerable_follow_up_is_refused(qa, question, resolved):
+    ans = follow(qa, [BAOTOU_2020], question)
+    assert says(ans.resolved_question, *resolved), ans.resolved_question
+    assert not ans.answerable and ans.text.startswith("文件中没有找到") and "最接近的内容" in ans.text
+    assert "85%" not in ans.text.split("最接近的内容")[0]
+
+
+def test_no_history_means_no_resolution(qa):
+    from rag.conversation import resolve
+
+    r = resolve("那么巴公镇呢？", [], qa.retriever.analyzer)
+    assert r.changed is False and r.question == "那么巴公镇呢?"  # only normalised (NFKC)
+    assert qa.resolve("那么巴公镇呢？", history=["   ", ""]).changed is False
+    ans = qa.ask("包头市的国境线长多少公里？", history=[])
+    assert ans.resolved_question is None
+
+
+def test_resolve_offline(qa):
+    from rag.conversation import resolve
+
+    r = resolve("那么巴公镇呢？", [XIAOYI_2020], qa.retriever.analyzer)
+    assert r.changed and says(r.question, "巴公镇", "2020年", "常住人口城镇化率"), r.question
+    assert r.info.pilots == [BAGONG] and r.info.years == ["2020"]
+
+
+# --------------------------------------------------------------------------- found while writing these tests
+
+
+def test_pronoun_with_a_word_only_its_pilot_uses(qa):
+    ans = follow(qa, [BAOTOU_2020], "它的国境线有多长？")
+    assert "国境线" in ans.resolved_question and "88" in ans.text
+
+
+def test_qualifier_swap_naming_the_population(qa):
+    ans = follow(qa, ["威县2020年常住人口城镇化率目标是多少？"], "改成户籍人口口径呢？")
+    assert says(ans.resolved_question, "威县", "2020年", "户籍人口城镇化率"), ans.resolved_question
+
+
+def test_population_asked_after_a_rate(qa):
+    ans = follow(qa, [XIAOYI_2020], "该市2014年的常住人口有多少？")
+    assert "城镇化率" not in ans.resolved_question and "35万人" in norm(ans.text)
