@@ -177,6 +177,7 @@ class AskRequest(BaseModel):
     history: list[Text] = Field(default_factory=list, max_length=MAX_HISTORY,
                                 description="earlier user questions of the conversation, oldest first")
     pilot: str | None = Field(None, max_length=200, description="only this pilot (name or short form)")
+    doc: str | None = Field(None, max_length=255, description="only this document (file name as listed)")
     k: int | None = Field(None, ge=1, le=MAX_K, description="passages to retrieve")
     answerer: str | None = Field(None, max_length=40, description="extractive (default) or llm")
     mode: Literal["dense", "bm25", "hybrid"] | None = None
@@ -186,6 +187,7 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str
     pilot: str | None = Field(None, max_length=200)
+    doc: str | None = Field(None, max_length=255)
     k: int | None = Field(None, ge=1, le=MAX_K)
     mode: Literal["dense", "bm25", "hybrid"] | None = None
 
@@ -255,7 +257,7 @@ async def readyz(request: Request):
 @router.post("/api/ask", tags=["api"], summary="Answer a question with verified citations")
 async def api_ask(body: AskRequest, request: Request) -> dict:
     svc = service(request)
-    ans = await svc.call("ask", body.question, k=body.k, mode=body.mode, pilot=body.pilot,
+    ans = await svc.call("ask", body.question, k=body.k, mode=body.mode, pilot=body.pilot, doc=body.doc,
                          answerer=body.answerer or svc.default_answerer, history=list(body.history))
     return answer_dict(ans)
 
@@ -265,7 +267,8 @@ async def api_search(body: SearchRequest, request: Request) -> dict:
     from .cli_output import search_dict  # the one JSON form of a search, shared with `pilotqa search --json`
 
     svc = service(request)
-    return search_dict(await svc.call("search", body.question, k=body.k, mode=body.mode, pilot=body.pilot))
+    return search_dict(await svc.call("search", body.question, k=body.k, mode=body.mode, pilot=body.pilot,
+                                      doc=body.doc))
 
 
 @router.post("/api/cite", tags=["api"], summary="Is this quote in the documents, and where")

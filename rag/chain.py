@@ -1,7 +1,7 @@
 """The question → retrieval → answer pipeline as a langchain-core Runnable.
 
     chain = build_chain(retriever, answerer)            # retriever.retrieve(q, k=, pilot=, mode=) -> Retrieval
-    answer = chain.invoke("房山2020年的森林覆盖率目标是多少？")        # -> Answer
+    answer = chain.invoke("<试点><年份>的<指标>是多少？")        # -> Answer
     answer = chain.invoke({"question": "...", "k": 8, "pilot": "北京市房山区", "mode": "hybrid"})
     for item in chain.stream("..."):                      # str deltas, then exactly one Answer (last)
         ...
@@ -35,7 +35,7 @@ def parse_input(inp: Any) -> dict:
     if not q:
         raise ValueError("问题不能为空（empty question）")
     return {"question": q, "k": req.get("k"), "pilot": req.get("pilot"), "mode": req.get("mode"),
-            "info": req.get("info"), "_t0": time.perf_counter()}
+            "info": req.get("info"), "within": req.get("within"), "_t0": time.perf_counter()}
 
 
 class AnswerChain(Runnable[Any, Answer]):
@@ -55,7 +55,7 @@ class AnswerChain(Runnable[Any, Answer]):
     def _retrieve(self, req: dict) -> dict:
         t = time.perf_counter()
         retrieval = self.retriever.retrieve(req["question"], k=req.get("k"), pilot=req.get("pilot"),
-                                            mode=req.get("mode"), info=req.get("info"))
+                                            mode=req.get("mode"), info=req.get("info"), within=req.get("within"))
         return {**req, "retrieval": retrieval, "retrieve_ms": (time.perf_counter() - t) * 1000}
 
     def _finish(self, state: dict, ans: Answer, t_answer: float, notice: str | None = None) -> Answer:

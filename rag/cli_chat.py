@@ -1,6 +1,6 @@
 """`pilotqa chat`: a conversation in the terminal, with follow-up questions.
 
-Each question is sent with the earlier questions of the conversation (`history`), so "那户籍人口的呢？" is
+Each question is sent with the earlier questions of the conversation (`history`), so a bare "那<口径>的呢？" is
 understood from what came before; the answer shows that understanding as its 理解为 line. Line editing and
 recall come from readline. Commands: /new (start over), /pilot NAME (only that pilot; /pilot alone: all),
 /help, /quit (or Ctrl-D). Ctrl-C clears the line being typed or stops the answer being computed.

@@ -40,11 +40,12 @@ class Config:
     # Milvus hits per search that get real scores (all chunks up to this many: exact for today's corpus;
     # Milvus Lite's cost grows with the hits returned); 0 = every chunk, up to Milvus's 16384
     milvus_top: int = 1000
-    # FAISS index type: "auto" = flat below hnsw_min_chunks chunks, HNSW from there (one flat query took
-    # 2.5 ms at 50k vectors, 8.7-11.9 ms at 100k, 11.5-15 ms at 150k on 2 cores: `pilotqa bench --scale`);
-    # "flat"/"hnsw" force one
+    # FAISS index type: "auto" = flat below hnsw_min_chunks chunks, HNSW from there. A flat query right after
+    # its embedding (OpenMP threads still spinning) took 2.3 ms at 50k vectors, 8.4 at 100k, 10.9 at 150k on
+    # an idle 2-core machine (alone: 4.6 / 6.9 / 9.5 ms at 100k / 150k / 200k): `pilotqa bench --scale`.
+    # "flat"/"hnsw" force one.
     faiss_index: str = "auto"
-    hnsw_min_chunks: int = 100_000
+    hnsw_min_chunks: int = 130_000
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 256       # recall@10 0.85 → 0.90 from 128 on the 100× synthetic corpus, 0.25 ms a query

@@ -6,10 +6,10 @@ rule-free of any particular question: it works on the `rag.question` analysis of
 
 - the pilot scope, the measure, the year and the qualifier carry over from the latest earlier turn that
   had them (earlier turns are resolved first, so a turn can refer back past the last one);
-- "永安市呢？" (a pilot and no ask of its own) asks the previous ask of another pilot;
-- "那户籍人口的呢？" / "2020年的呢？" swap the qualifier or the year in the previous ask;
-- "它/该县/这个镇的森林覆盖率呢？" asks a new measure of the previous pilot;
-- "和青冈县比呢？" turns the previous ask into a comparison;
+- "<试点>呢？" (a pilot and no ask of its own) asks the previous ask of another pilot;
+- "那<口径>的呢？" / "<年份>的呢？" swap the qualifier or the year in the previous ask;
+- "它/该县/这个镇的<指标>呢？" asks a new measure of the previous pilot;
+- "和<试点>比呢？" turns the previous ask into a comparison;
 - a question that names its own pilot and has its own ask starts a new topic.
 
 With an LLM configured, `rag.pilotqa` asks it for the standalone question first (the LangChain
@@ -100,7 +100,7 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
     if not ctx:
         return Resolution(q, False, info)
     year_ref = _THAT_YEAR.search(q)
-    if year_ref:  # "那年城区人口…": the year of the latest turn that had one
+    if year_ref:  # "那年<指标>…": the year of the latest turn that had one
         last_year = next((c.years[0] for c in reversed(ctx) if c.years), None)
         if last_year:
             q = q[:year_ref.start()] + f"{last_year}年" + q[year_ref.end():]
@@ -108,7 +108,7 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
     if info.resolved_by in ("description", "document", "") and (
             _PRONOUN.search(q) or not _REFERENCE.search(q)
             or any(set(info.pilots) == set(c.pilots) for c in ctx[-1:])):
-        # "这个市…" / "那年城区人口…": the pronoun or the ellipsis points back; a pilot the words happen to
+        # "这个市…" / "那年<指标>…": the pronoun or the ellipsis points back; a pilot the words happen to
         # describe is not what is meant, unless the question says "…那个县" about a new one
         info = analyzer.analyze(q, describe=False)
     named = info.resolved_by in ("name", "parent", "province", "description") and info.pilots
@@ -119,11 +119,11 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
     last_pilot = (with_pilot[0] if first else with_pilot[-1]) if with_pilot else None
     last_ask = next((c for c in reversed(ctx) if _has_ask(c) and c.shape != "count"), None)
     if first and last_pilot is not None:
-        # "回到第一个城市…": the first turn's ask is the base too
+        # "回到第一个…": the first turn's ask is the base too
         last_ask = next((c for c in ctx if _has_ask(c) and c.pilots == last_pilot.pilots), last_ask)
     compare = _COMPARE_TAIL.match(_LEAD.sub("", q.strip())) or (info.pilots and _COMPARE_WORDS.search(q))
     if compare and info.pilots and last_pilot and last_ask:
-        # "和青冈县比呢？" / "门源呢？两个对比一下" → the previous ask, of the previous pilot and this one
+        # "和<试点>比呢？" / "<试点>呢？对比一下" → the previous ask, of the previous pilot and this one
         others = [p for p in info.pilots if p not in last_pilot.pilots]
         if others:
             both = "和".join(_short(analyzer, p) for p in [*last_pilot.pilots[:1], *others])
@@ -132,10 +132,10 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
             else:
                 body = _QTAIL.sub("", _strip(_replace_spans(last_ask.key, last_ask, both)))
             return _done(analyzer, f"{body}分别是多少？" if last_ask.asks_figure else f"{body}分别是什么？")
-    # "那孟子故里邹城呢？": a pilot (however described) and no question word or measure of its own
+    # "那<描述><试点>呢？": a pilot (however described) and no question word or measure of its own
     same_ask = info.pilots and (not _has_ask(info) or (not info.measure and not _QWORD.search(q)))
     if same_ask and last_ask and not (info.qualifier or info.years):
-        # "永安市呢？" → the previous ask, of this pilot
+        # "<试点>呢？" → the previous ask, of this pilot
         short = _short(analyzer, info.pilots[0])
         if last_ask.measure:
             return _done(analyzer, f"{short}{_year(last_ask)}{last_ask.measure}{_question_tail(last_ask)}")
@@ -143,7 +143,7 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
         return _done(analyzer, _QTAIL.sub("", body) + _question_tail(last_ask))
     if last_pilot is None:
         return Resolution(q, False, info)
-    # a follow-up about the previous pilot — or about a pilot it names again ("回到宜都，它户籍的呢？")
+    # a follow-up about the previous pilot — or about a pilot it names again ("回到<试点>，它<口径>的呢？")
     subject = info.pilots or last_pilot.pilots
     pilot = _short(analyzer, subject[0])
     if not info.pilots and len(last_pilot.pilots) > 1 and last_pilot.shape == "compare":
@@ -151,11 +151,11 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
     base = last_ask or last_pilot
     own = _strip(_PRONOUN.sub("", q))
     if _OF_WHICH.match(q.strip()) and base.measure:
-        # "其中外来的有多少？": a part of the previous measure
+        # "其中<部分>有多少？": a part of the previous measure
         rest = _OF_WHICH.sub("", q.strip())
         return _done(analyzer, f"{pilot}{_year(base)}{base.measure}中{rest}")
     if (info.qualifier or info.years) and not _new_measure(info, base):
-        # "那户籍人口的呢？" / "2020年的呢？": the previous ask with the qualifier or year swapped
+        # "那<口径>的呢？" / "<年份>的呢？": the previous ask with the qualifier or year swapped
         if base.measure:
             measure = base.measure
             if info.qualifier and base.qualifier and info.qualifier != base.qualifier:
@@ -176,19 +176,19 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
         return _done(analyzer, _QTAIL.sub("", _strip(text)) + _question_tail(base))
     swapped = _swap_sibling(info, base)
     if swapped:
-        # "改革完善期呢？" after "…改革探索期…": the previous ask with the sibling term swapped
+        # "<阶段乙>呢？" after "…<阶段甲>…": the previous ask with the sibling term swapped
         return _done(analyzer, swapped)
     if _QWORD.search(q):
-        # "该区的土地总面积有多大？": a full ask about the previous pilot — name it; a bare "目标要提高到多少"
+        # "该区的<指标>有多大？": a full ask about the previous pilot — name it; a bare "目标要…到多少"
         # keeps the previous measure
         body = _PRONOUN.sub("", _LEAD.sub("", _FIRST.sub("", q.strip())), count=1).strip("的，, ")
         for name in (s.text for s in info.places if s.kind == "pilot"):
             body = body.replace(name, "").strip("的，, ")
         if not info.measure and base.measure and _only_ask_words(info):
-            # "规划目标要提高到多少？": the previous measure's target
+            # "目标要…到多少？": the previous measure's target
             return _done(analyzer, f"{pilot}{base.measure}目标是多少？")
         return _done(analyzer, f"{pilot}的{body}")
-    # "它的森林覆盖率目标呢？": a new ask of the previous pilot, in the previous ask's year
+    # "它的<指标>目标呢？": a new ask of the previous pilot, in the previous ask's year
     year = _year(base) if not info.years else ""
     body = own if own else _strip(base.key)
     return _done(analyzer, f"{pilot}{year}的{body}{_question_tail(info if _has_ask(info) else base)}")
@@ -227,8 +227,8 @@ def _swap_sibling(info: QuestionInfo, base: QuestionInfo | None) -> str | None:
 
 
 def _new_measure(info: QuestionInfo, base: QuestionInfo) -> bool:
-    """Does the follow-up name a measure of its own (not just a qualifier or a year)? "该市2014年的常住人口有
-    多少？" does (a full ask); "改成户籍人口口径呢？" does not: its measure, qualifiers aside, is part of the
+    """Does the follow-up name a measure of its own (not just a qualifier or a year)? "该市<年份>的<指标>有
+    多少？" does (a full ask); "改成<口径>口径呢？" does not: its measure, qualifiers aside, is part of the
     previous one."""
     if not info.measure:
         return False

@@ -40,7 +40,7 @@ def _log(msg: str) -> None:
 def drive(url: str, questions: Sequence[str], *, clients: int = 32, requests: int = 256, token: str = "",
           timeout: float = 120.0, path: str = "/api/ask") -> dict:
     """`requests` POSTs of `{"question"}` (questions taken in turn) from `clients` threads; latency in ms."""
-    from .bench import summary
+    from .bench_common import summary
 
     if not questions:
         raise ValueError("no questions to ask")
@@ -115,7 +115,7 @@ def get_json(url: str, token: str = "", timeout: float = 5.0) -> tuple[int, Any]
 def start_server(config: Config, log_path: Path, *, ready_timeout: float = 300.0,
                  **env: str) -> tuple[subprocess.Popen, str]:
     """`pilotqa serve` on a free loopback port (its own session, for a clean stop); returns once /readyz is 200."""
-    from .bench import config_env, free_port
+    from .bench_common import config_env, free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -141,9 +141,9 @@ def start_server(config: Config, log_path: Path, *, ready_timeout: float = 300.0
 
 
 def stop_server(proc: subprocess.Popen) -> None:
-    from .bench import _stop_process
+    from .bench_common import stop_process
 
-    _stop_process(proc)
+    stop_process(proc)
 
 
 def run_load_test(config: Config, questions: Sequence[str], *, clients: int = 32, requests: int = 256,
@@ -153,7 +153,7 @@ def run_load_test(config: Config, questions: Sequence[str], *, clients: int = 32
     throughput (req/s), p50/p95 latency (ms), errors, its query embedder and query-batching counters."""
     import tempfile
 
-    from .bench import proc_tree_memory
+    from .bench_common import proc_tree_memory
 
     work = Path(work or tempfile.mkdtemp(prefix="pilotqa-load-"))
     out: dict[str, Any] = {"clients": clients, "requests": requests, "endpoint": "POST /api/ask",

@@ -142,9 +142,29 @@ class PilotQA:
 
     # ------------------------------------------------------------------ asking
 
-    def search(self, question: str, *, k: int | None = None, mode: str | None = None, pilot: str | None = None):
+    def documents(self) -> list[str]:
+        """The indexed documents' file names, in index order."""
+        from pathlib import Path
+
+        return list(dict.fromkeys(Path(c.source).name for c in self.index.chunks if c.source))
+
+    def doc_pilots(self, doc: str | None) -> list[str] | None:
+        """The pilots (or plain documents) of one indexed document, for the document filter; None = all."""
+        from pathlib import Path
+
+        if not doc or doc in ("全部", "all"):
+            return None
+        names = self.documents()
+        if doc not in names:
+            close = [n for n in names if doc.lower() in n.lower()] or names[:5]
+            raise QuestionError(f"没有名为“{doc}”的文件。已索引的文件：{'、'.join(close)}")
+        return list(dict.fromkeys(c.pilot for c in self.index.chunks if Path(c.source).name == doc))
+
+    def search(self, question: str, *, k: int | None = None, mode: str | None = None, pilot: str | None = None,
+               doc: str | None = None):
         q = clean_question(question)
-        return self.retriever.retrieve(q, k=k or self.config.k, pilot=self.resolve_pilot(pilot), mode=mode or self.config.mode)
+        return self.retriever.retrieve(q, k=k or self.config.k, pilot=self.resolve_pilot(pilot),
+                                       mode=mode or self.config.mode, within=self.doc_pilots(doc))
 
     def answerer(self, kind: str = "extractive"):
         """The answerer registered as `kind` (`rag.answer.register_answerer`), created once per process."""
@@ -160,10 +180,11 @@ class PilotQA:
         return self._answerers[kind]
 
     def ask(self, question: str, *, k: int | None = None, mode: str | None = None, pilot: str | None = None,
-            answerer: str = "extractive", history: Sequence[str] | None = None):
+            answerer: str = "extractive", history: Sequence[str] | None = None, doc: str | None = None):
         """Retrieve and answer; an LLM failure falls back to the extractive answer with a notice."""
         final = None
-        for item in self.stream_ask(question, k=k, mode=mode, pilot=pilot, answerer=answerer, history=history):
+        for item in self.stream_ask(question, k=k, mode=mode, pilot=pilot, answerer=answerer, history=history,
+                                    doc=doc):
             if not isinstance(item, str):
                 final = item
         return final
@@ -202,8 +223,13 @@ class PilotQA:
             return None
         s = (out.content if isinstance(out.content, str) else str(out.content)).strip().splitlines()
         s = s[0].strip().strip("“”\"") if s else ""
+        # a rewrite must be a question, not an answer: no citation markers or markup, a question's length
+        limit = 2 * (len(question) + sum(len(h) for h in history[-3:])) + 20
+        if not s or len(s) > limit or re.search(r"[\[［【]\d+[\]］】]|[<>*#!\[\]()]", s) \
+                or not re.search(r"[？?]$|多少|几|什么|哪|谁|吗|呢|如何|怎么|是否|介绍|对比|比较", s):
+            return None
         try:
-            return clean_question(s) if s else None
+            return clean_question(s)
         except QuestionError:
             return None
 
@@ -226,7 +252,8 @@ class PilotQA:
         return slot()
 
     def stream_ask(self, question: str, *, k: int | None = None, mode: str | None = None, pilot: str | None = None,
-                   answerer: str = "extractive", history: Sequence[str] | None = None) -> Iterator:
+                   answerer: str = "extractive", history: Sequence[str] | None = None,
+                   doc: str | None = None) -> Iterator:
         """Yield text deltas, then the verified `Answer` (through the LangChain chain).
 
         A follow-up is first resolved against `history` (earlier user questions, oldest first); the answer
@@ -244,7 +271,8 @@ class PilotQA:
         fallback = None if answerer == "extractive" else self.answerer("extractive")
         chain = build_chain(self.retriever, impl, fallback=fallback)
         request = {"question": asked, "k": k or self.config.k, "pilot": scope, "mode": mode or self.config.mode,
-                   "info": resolution.info if resolution.changed and not scope else None}
+                   "info": resolution.info if resolution.changed and not scope else None,
+                   "within": self.doc_pilots(doc)}
         if answerer == "extractive":
             items = chain.stream(request)
         else:
@@ -265,7 +293,7 @@ class PilotQA:
         except LLMError as exc:
             ans = self.answerer("extractive")
             retrieval = self.retriever.retrieve(request["question"], k=request["k"], pilot=request["pilot"],
-                                                mode=request["mode"])
+                                                mode=request["mode"], within=request.get("within"))
             final = ans.answer(request["question"], retrieval)
             final.notice = f"{exc}，以下为抽取式回答。"
             yield final.text

@@ -1,7 +1,7 @@
 """One question analysis, used by the retriever and by every answerer.
 
 `QuestionAnalyzer(gazetteer, pilot_texts).analyze(question)` → `QuestionInfo`: which pilots the question is
-about (named, named through a parent place or province, or described: "李白出生地那个试点"), the place it
+about (named, named through a parent place or province, or described: "<名人>出生地那个…"), the place it
 names that is no pilot, the years, qualifier (户籍/常住) and measure it asks for, the answer type, the
 content terms with the words the documents use for them, and the question's shape:
 
@@ -69,7 +69,7 @@ _LEAD_VERBS = re.compile(
 )
 _FLAT = re.compile(r"[^\w]")
 _ASCII_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
-# "芷江和玉屏这两个侗族自治县": an appositive that describes the named pilots, not what is asked
+# "<试点甲>和<试点乙>这两个<类别>": an appositive that describes the named pilots, not what is asked
 _APPOSITIVE = re.compile(r"(?:这|那)?[两二三四五几]个[\u4e00-\u9fff]{0,8}?(?:自治县|自治州|新区|试点|城市|地方|县|市|区|镇|旗|州)")
 
 
@@ -216,7 +216,7 @@ class QuestionAnalyzer:
             qi.shape = "single"
         self._content(qi)
         if qi.shape == "overview" and self._asks_more_than_overview(qi):
-            qi.shape = "single"  # "积分入户原则由哪几部分组成": a question about one thing, not the plan
+            qi.shape = "single"  # "<某事项>由哪几部分组成": a question about one thing, not the plan
         return qi
 
     def _asks_more_than_overview(self, qi: QuestionInfo) -> bool:
@@ -378,7 +378,7 @@ class QuestionAnalyzer:
                     qi.pilots, qi.scope, qi.described_by, qi.resolved_by = [described], [described], by, "province"
                     return
             m = _LEVEL_HINT.search(qi.key)
-            if m:  # "天津那个镇级试点": the province's pilots of that level
+            if m:  # "<省>那个镇级…": the province's pilots of that level
                 level = next(g for g in m.groups() if g)
                 scope = [p for p in scope if self.pilot_info.get(p, {}).get("level", "").endswith(level)
                          or p.endswith(level)] or scope
@@ -415,7 +415,7 @@ class QuestionAnalyzer:
 
     def _described(self, qi: QuestionInfo, among: list[str] | None = None,
                    force: bool = False) -> tuple[str | None, list[str]]:
-        """A pilot described instead of named ("李白出生地那个试点", "有“黔楚咽喉”之称的县", "首都西南门户那个区"):
+        """A pilot described instead of named ("<名人>出生地那个…", "有“<别称>”之称的县", "<方位>门户那个区"):
         runs of the question's words that only one pilot's text contains (compared without punctuation, longest
         first), and more of them for that pilot than for any other."""
         if (qi.shape not in ("single", "overview") and not force) or not self.flat_texts \
@@ -424,7 +424,7 @@ class QuestionAnalyzer:
         texts = {p: t for p, t in self.flat_texts.items() if among is None or p in among}
         votes: dict[str, int] = {}
         used: dict[str, list[str]] = {}
-        # "首都西南门户那个区，土地面积…": only the words before the reference describe the pilot
+        # "<描述>那个区，<指标>…": only the words before the reference describe the pilot
         ref = [m.end() for m in _REFERENCE.finditer(qi.unplaced)]
         region = qi.unplaced[:ref[0]] if ref else qi.unplaced
         # what is asked (years, figures, a measure such as 户籍人口城镇化率) describes no pilot
@@ -479,13 +479,13 @@ class QuestionAnalyzer:
 
     def _content_mask(self, qi: QuestionInfo) -> str:
         """The question with its subject's names blanked: pilot names, provinces, and parent places next to a
-        pilot name (保定白沟镇) or used as the scope. A parent named elsewhere (榆树沟镇距离昌吉市多远) or one
+        pilot name (<上级><试点>) or used as the scope. A parent named elsewhere (<试点>距离<上级>多远) or one
         the answer must name (`require`) stays: it is content."""
         masked = list(qi.key)
         pilot_spans = [s for s in qi.places if s.kind == "pilot"]
         # (an English question's Chinese rendering keeps the English word order: no subject-first reading)
         end = 0 if qi.require or qi.lang != "zh" else self.subject_end(qi)
-        for k in range(end):  # "鸭绿江入海口的前阳镇，…": the description is not the ask
+        for k in range(end):  # "<描述>的<试点>，…": the description is not the ask
             masked[k] = "，"
         if end:
             qi.ask = qi.key[end:].lstrip("，,的")
@@ -542,7 +542,7 @@ class QuestionAnalyzer:
         qi.expansions = exp
         heads = "|".join(sorted(map(re.escape, lexicon.words("measure_heads.txt")), key=len, reverse=True))
         for t in sorted(qi.terms, key=len, reverse=True):
-            m = re.match(rf"^(.*(?:{heads}))", t)  # 常住人口城镇化率目标 → 常住人口城镇化率
+            m = re.match(rf"^(.*(?:{heads}))", t)  # <qualifier+measure>目标 → <qualifier+measure>
             if m and len(m.group(1)) >= 2:
                 qi.measure = m.group(1)
                 break
@@ -577,7 +577,7 @@ class QuestionAnalyzer:
 
     def key_terms_of(self, phrase: str) -> list[str]:
         """The corpus term a which-pilots phrase is about: the phrase itself when two or more pilots state it;
-        otherwise its most specific part that the documents state ("跟资源枯竭城市政策沾边" → 资源枯竭), among
+        otherwise its most specific part that the documents state ("跟<某类>城市政策沾边" → the rarest part of <某类>), among
         parts that a quarter of the pilots or fewer state (a word most plans use says nothing about this question)."""
         if not self.pilot_texts or self.pilot_df(phrase) >= 2:
             return [phrase]
@@ -717,7 +717,7 @@ def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None]:
     pieces: list[str] = []
     for part in re.split(r"[|，,。？?！!：:；;\s]+", body):
         if quoted and not _ALTERNATIVES.search(part) and not part.startswith(("或", "、")):
-            continue  # "…上强调“一户一宅”": the quoted term is what is asked; the rest frames it
+            continue  # "…上强调“<术语>”": the quoted term is what is asked; the rest frames it
         for alt in _ALTERNATIVES.split(part):
             # jieba words, with framing words (提到, 要搞, 之类…) dropped from both ends: 要搞海绵城市 → 海绵城市
             toks = [t for t in jieba_tokenizer().lcut(alt) if t.strip()]

@@ -213,7 +213,8 @@ class HybridRetriever(BaseRetriever):
         return resolve_pilot(name, self._st.analyzer.aliases, self._st.analyzer.gaz)
 
     def retrieve(self, question: str, k: int | None = None, pilot: str | None = None,
-                 mode: str | None = None, info: QuestionInfo | None = None) -> Retrieval:
+                 mode: str | None = None, info: QuestionInfo | None = None,
+                 within: list[str] | None = None) -> Retrieval:
         t0 = time.perf_counter()
         k = int(k or self.k)
         mode = mode or self.mode
@@ -227,6 +228,10 @@ class HybridRetriever(BaseRetriever):
             info = self.analyze(q, pilot=explicit)
         elif explicit:
             info.pilots, info.scope, info.resolved_by = [explicit], [explicit], "explicit"
+        if within:  # a document filter: only these pilots / documents are searched
+            allowed = set(within)
+            info.pilots = [p for p in info.pilots if p in allowed]
+            info.scope = [p for p in (info.scope or within) if p in allowed] or list(within)
         t1 = time.perf_counter()
         # an English question is searched in its Chinese rendering too (BM25 needs Chinese words); a question
         # whose pilot is known is searched by its ask (the words describing the pilot would pull its intro)

@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 
 from rag import bench as B
+from rag import bench_common as C
+from rag import bench_naive as N
+from rag import bench_report as R
 from rag.config import ROOT
 
 CORPUS = ROOT / "data" / "pilots-batch2.txt"
@@ -53,44 +56,38 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
 
 
 def test_evidence_hit_is_normalisation_insensitive():
-    assert B.evidence_hit(["到2020年，森林覆盖率达到 45%。"], ["森林覆盖率达到45%"])
-    assert B.evidence_hit(["ａｂｃ"], ["abc"])  # NFKC
-    assert not B.evidence_hit(["森林覆盖率达到40%"], ["森林覆盖率达到45%"])
-    assert not B.evidence_hit(["anything"], ["", "  "])
-
-
-def test_same_results():
-    a = {"q1": ["a", "b", "c"], "q2": ["a", "b", "c"], "q3": ["x"]}
-    b = {"q1": ["a", "b", "c"], "q2": ["b", "a", "d"]}
-    r = B.same_results(a, b)
-    assert r["questions"] == 2 and r["identical_top5_share"] == 0.5 and r["identical_top5_set_share"] == 0.5
-    assert r["mean_top5_overlap"] == pytest.approx((1 + 2 / 3) / 2, abs=1e-3)
+    assert C.evidence_hit(["到2020年，森林覆盖率达到 45%。"], ["森林覆盖率达到45%"])
+    assert C.evidence_hit(["ａｂｃ"], ["abc"])  # NFKC
+    assert not C.evidence_hit(["森林覆盖率达到40%"], ["森林覆盖率达到45%"])
+    assert not C.evidence_hit(["anything"], ["", "  "])
 
 
 def test_naive_chunks_are_the_tutorial_splitter():
-    chunks = B.naive_chunks([CORPUS])
+    chunks = N.naive_chunks([CORPUS])
     assert len(chunks) > 100
-    assert max(len(c) for c in chunks) <= B.NAIVE_CHUNK
+    assert max(len(c) for c in chunks) <= N.NAIVE_CHUNK
     assert "森林覆盖率达到45%" in "".join(chunks).replace(" ", "")
 
 
 def test_naive_retriever_caches_vectors(tmp_path):
     chunks = ["房山区森林覆盖率达到45%。", "东丽区总面积478.8平方公里。", "威县城镇化率目标。"]
     e1 = HashEmbedder()
-    r1 = B.NaiveRetriever(chunks, e1, cache_root=tmp_path)
+    r1 = N.NaiveRetriever(chunks, e1, cache_root=tmp_path)
     assert e1.embedded == 3 and r1.embedded == 3
     e2 = HashEmbedder()
-    r2 = B.NaiveRetriever(chunks, e2, cache_root=tmp_path)
+    r2 = N.NaiveRetriever(chunks, e2, cache_root=tmp_path)
     assert e2.embedded == 0 and r2.embedded == 0  # second run: all from the cache
     assert r2.search(chunks[1], k=1) == [chunks[1]]  # identical text → identical vector → top-1
     assert len(r2.search("x", k=5)) == 3
 
 
-def test_run_timed_reads_the_childs_peak_rss(tmp_path):
+def test_run_child_reads_the_childs_peak_rss(tmp_path):
     code = "b = bytearray(60 * 1024 * 1024); print('ok')"
-    r = B.run_timed([sys.executable, "-c", code], dict(os.environ), tmp_path, tmp_path / "c.log")
-    assert r["exit"] == 0 and r["output_tail"] == ["ok"]
-    assert r["peak_rss_mb"] >= 60 and r["seconds"] >= 0
+    r = C.run_child(["-c", code], dict(os.environ), tmp_path, tmp_path / "c.log", command=[sys.executable])
+    assert r["exit"] == 0 and r["output"] == ["ok"] and r["seconds"] >= 0
+    # with `peak`, the child is `pilotqa ARGS` run in-process, and its own VmHWM is read back
+    r = C.run_child(["pilots", "--json"], dict(os.environ), ROOT, tmp_path / "p.log", peak=True)
+    assert r["exit"] == 0 and r["peak_rss_mb"] and r["peak_rss_mb"] > 10
 
 
 def test_proc_tree_memory_counts_children():
@@ -110,53 +107,55 @@ def test_config_env_points_a_child_at_the_same_settings(config):
     assert env["PILOTQA_PORT"] == "1234" and env["PILOTQA_HOST"] == "127.0.0.1"
 
 
-def _fake_result(fast_p50=20.0, fast_hit=0.9, overlap=0.99):
-    def qp(p50, hit, ov):
-        return {"torch_threads": 1, "load_s": 1.0, "embed": {"p50": p50 / 2, "p95": p50}, "hybrid": {"p50": p50, "p95": p50},
-                "answer": {"p50": p50 + 5, "p95": p50 + 9}, "hybrid_hit@5": hit, "dense_hit@5": hit,
-                "hybrid_vs_st": {"identical_top5_share": ov, "identical_top5_set_share": ov, "mean_top5_overlap": ov,
-                                 "questions": 10}}
+def _fake_result(answer_p50=30.0, load_errors=0, added=5):
+    lat = {"n": 10, "p50": 25.0, "p95": 40.0, "mean": 27.0, "errors": 0, "hit@5": 0.9, "hit_n": 10}
     return {
         "quick": True, "errors": [],
         "env": {"started": "now", "cpu_count": 2, "loadavg_start": [0.1], "loadavg_end": [0.2]},
-        "build": {"cold": {"seconds": 80.0, "peak_rss_mb": 900.0, "cpu_seconds": 100.0},
-                  "rebuild_no_change": {"seconds": 9.0, "embedded": 0}},
-        "load": {"model_load_s": 3.0, "index_load_first_s": 1.0, "index_load_again_s": 0.2},
-        "latency": {"variants": {n: {"n": 10, "p50": 25.0, "p95": 40.0, "mean": 27.0, "errors": 0, "hit@5": 0.9,
-                                     "hit_n": 10} for n in ("dense", "bm25", "hybrid", "answer", "naive")}},
-        "query_paths": {"questions": 10, "errors": [],
-                        "variants": {"st": qp(40.0, 0.9, 1.0), "fast": qp(fast_p50, fast_hit, overlap)}},
-        "naive": {"chunks": 300, "hit@5": 0.6, "p50_ms": 20.0, "p95_ms": 30.0, "pilotqa_hit@5": 0.9,
-                  "pilotqa_p50_ms": 25.0, "pilotqa_p95_ms": 40.0, "hit_ratio": 1.5, "latency_ratio": 1.25},
-        "serve": {"ready_s": 20.0, "memory": {"peak_sampled_rss_mb": 1500.0},
-                  "levels": {str(n): {"requests": 24, "ok": 24, "errors": 0, "throughput_rps": 5.0,
-                                      "latency_p50": 200.0, "latency_p95": 400.0} for n in (1, 4, 8)}},
+        "index": {"documents": ["pilots-batch2.txt"], "cold": {"seconds": 80.0, "peak_rss_mb": 900.0, "cpu_seconds": 100.0, "chunks": 952},
+                  "rebuild_no_change": {"seconds": 9.0, "embedded": 0, "sentences_embedded": 0}},
+        "documents": {"file": "基准测试补充材料.docx", "add": {"seconds": 12.0, "index_update_s": 8.0, "embedded": added, "document_chunks": 5},
+                      "remove": {"seconds": 9.0, "embedded": 0}},
+        "cli": {"cold_ask": {"p50_s": 1.8, "max_s": 2.0, "answered": 3, "runs": [{"seconds": 1.8}] * 3},
+                "wrong_call": {"pilot": "深圳", "p50_s": 0.4, "max_s": 0.5, "refused": 3,
+                               "runs": [{"seconds": 0.4}] * 3}},
+        "latency": {"variants": {**{n: dict(lat) for n in ("dense", "bm25", "hybrid", "naive")},
+                                 "answer": {**lat, "p50": answer_p50}}},
+        "followups": {"n": 8, "errors": 0, "resolved": 8, "delta_p50_ms": 3.0,
+                      "followup": {"n": 8, "p50": 33.0, "p95": 40.0, "mean": 34.0},
+                      "single": {"n": 8, "p50": 30.0, "p95": 38.0, "mean": 31.0}},
+        "load_test": {"clients": 32, "requests": 256, "endpoint": "POST /api/ask", "loadavg_start": [0.1],
+                      "loadavg_end": [2.0],
+                      "variants": {"default": {"env": {}, "throughput_rps": 20.0, "latency_p50": 900.0,
+                                               "latency_p95": 1500.0, "latency_max": 1900.0, "errors": load_errors,
+                                               "requests": 256, "server_rss_mb": 1400.0}}},
+        "naive": {"chunks": 300, "hit@5": 0.6, "hit_n": 10, "p50_ms": 20.0, "p95_ms": 30.0, "pilotqa_hit@5": 0.9,
+                  "pilotqa_p50_ms": 25.0, "pilotqa_p95_ms": 40.0},
     }
 
 
-def test_targets_table_markdown_and_recommendation():
+def test_targets_table_and_markdown():
     res = _fake_result()
-    res["targets"] = B.evaluate_targets(res)
-    assert all(t["met"] for t in res["targets"].values())
-    res["recommendation"] = B.recommend(res)
-    assert "`fast`" in res["recommendation"]
-    table, md = B.format_table(res), B.format_md(res)
+    res["targets"] = R.evaluate_targets(res)
+    assert all(t["met"] for t in res["targets"].values()), res["targets"]
+    table, md = R.format_table(res), R.format_md(res)
     for text in (table, md):
-        assert "cold" in text and "naive" in text and "8 concurrent" in text
-    assert "**Recommendation:**" in md
-
-    slow = _fake_result()
-    slow["latency"]["variants"]["hybrid"]["p50"] = 31.0
-    slow["serve"]["levels"]["8"]["errors"] = 1
-    t = B.evaluate_targets(slow)
-    assert t["retrieval_p50"]["met"] is False and t["concurrency_8"]["met"] is False
-    assert "MISSED" in B.format_table({**slow, "targets": t})
+        assert "cold build" in text and "naive LangChain peer" in text and "32 clients" in text
+    assert "MISSED" not in table
 
 
-@pytest.mark.parametrize("kw", [{"fast_hit": 0.8}, {"overlap": 0.9}, {"fast_p50": 50.0}])
-def test_recommendation_keeps_default_unless_same_results_and_faster(kw):
+@pytest.mark.parametrize("kw,target", [({"answer_p50": 61.0}, "answer_p50"), ({"load_errors": 1}, "load_errors"),
+                                       ({"added": 6}, "add_doc_embedded")])
+def test_a_missed_target_is_reported(kw, target):
     res = _fake_result(**kw)
-    assert B.recommend(res).startswith("keep the default")
+    t = R.evaluate_targets(res)
+    assert t[target]["met"] is False and all(v["met"] for k, v in t.items() if k != target)
+    assert "MISSED" in R.format_table({**res, "targets": t})
+
+
+def test_unmeasured_targets_are_dashes_not_numbers():
+    t = R.evaluate_targets({"errors": []})
+    assert all(v["value"] is None and v["met"] is None for v in t.values())
 
 
 def test_run_bench_latency_part_writes_reports(qa, config, tmp_path, capsys):
@@ -167,10 +166,10 @@ def test_run_bench_latency_part_writes_reports(qa, config, tmp_path, capsys):
     data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
     assert set(data["latency"]["variants"]) == {"dense", "bm25", "hybrid", "answer"}
     assert all(v["n"] == 4 and v["errors"] == 0 for v in data["latency"]["variants"].values())
-    assert data["targets"]["retrieval_p50"]["value"] is not None
+    assert data["targets"]["answer_p50"]["value"] is not None
     assert data["targets"]["cold_build"]["met"] is None  # not measured in this run
     md = (tmp_path / "bench.md").read_text(encoding="utf-8")
-    assert "# PilotQA benchmark" in md and "latency hybrid" in out
+    assert md.startswith("# PilotQA 基准测试 / benchmark") and "latency hybrid" in out
 
 
 def test_unknown_part_is_refused(config, tmp_path):

@@ -85,7 +85,9 @@ def test_page_break_phrase_found_in_one_chunk(chunks):
 
 def test_sections_and_embed_text(chunks):
     fs = [c for c in chunks if c.pilot == "北京市房山区"]
-    assert fs[0].section == fs[0].top_section == "引言" and fs[0].start_line == 79
+    # the pilot's heading line opens its intro chunk: a count question cites it as the proof of a pilot
+    assert fs[0].section == fs[0].top_section == "引言" and (fs[0].start_line, fs[0].end_line) == (77, 79)
+    assert fs[0].text.startswith("北京市房山区国家新型城镇化综合试点") and "西南门户" in fs[0].text
     sec = "二、主要任务 > （三）加强引导推广，全面推进绿色智慧城镇建设"
     (c,) = [c for c in fs if c.section == sec]
     assert c.top_section == "二、主要任务" and (c.start_line, c.end_line) == (103, 105)
@@ -157,4 +159,5 @@ def test_plain_documents_chunk_too(tmp_path):
     md = tmp_path / "guide.md"
     md.write_text("# 第一部分\n\n第一部分的正文。\n\n## 小节\n\n小节正文。\n", encoding="utf-8")
     ch = chunk_corpus(load_corpus([md]), DEFAULT_SETTINGS)
-    assert [(c.pilot, c.section, c.start_line) for c in ch] == [("第一部分", "引言", 3), ("第一部分", "小节", 7)]
+    assert [(c.pilot, c.section, c.start_line) for c in ch] == [("第一部分", "引言", 1), ("第一部分", "小节", 7)]
+    assert ch[0].text.startswith("# 第一部分") and "第一部分的正文。" in ch[0].text

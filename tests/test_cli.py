@@ -58,10 +58,12 @@ def one_line_error(r, *needles: str) -> str:
 
 
 @pytest.fixture()
-def in_process(qa, monkeypatch, capsys):
-    """rag.cli.main in this process on the session's PilotQA; `loads` counts how often it was opened."""
+def in_process(qa, config, monkeypatch, capsys):
+    """rag.cli.main in this process on the session's PilotQA and index folder (the early checks read its name
+    lists); `loads` counts how often it was opened."""
     import rag.cli
 
+    monkeypatch.setenv("PILOTQA_INDEX_DIR", str(config.index_dir))
     opened = []
     monkeypatch.setattr(rag.cli, "_open", lambda cfg: opened.append(cfg) or qa)
 

@@ -96,6 +96,14 @@ def test_add_ask_remove_through_the_cli(kb, parking_pdf, capsys, embedder):
     assert fangshan.answerable and "45%" in fangshan.text.replace(" ", "")
     assert any(c.pilot == "北京市房山区" and c.doc == "pilots-batch2.txt" for c in fangshan.citations)
 
+    # "哪些试点…" lists pilots only (the added guideline is no pilot); "哪些文件…" lists every document
+    pilots = qa.ask("哪些试点提到了停车场？")
+    assert pilots.answerable and "个试点" in pilots.text and K.PARKING_TITLE not in pilots.text
+    assert all(c.doc == "pilots-batch2.txt" for c in pilots.citations)
+    files = qa.ask("哪些文件提到了停车场？")
+    assert files.answerable and "个文件" in files.text and K.PARKING_TITLE in files.text
+    assert {c.doc for c in files.citations} == {"pilots-batch2.txt", "停车指导意见.pdf"}
+
     # a line on the second page says so (the chunk holding the page-2 figure)
     chunk = next(c for c in new if norm(K.PAGE2_FIGURE) in norm(c.text))
     assert D.page_of(chunk.source, chunk.end_line) == 2 and D.page_of(chunk.source, chunk.start_line) in (1, 2)

@@ -396,7 +396,10 @@ def test_injected_instructions_are_not_passed_off_as_grounded(llm_qa, guard, cap
         assert srv.requests[-1]["auth"] == f"Bearer {KEY}"  # the key goes to the endpoint, and only there
     assert user.index("<<<问题>>>") < user.index("忽略以上所有指令")
     if "1万亿" in ans.text:
-        assert not ans.grounded and ans.notice, ans  # flagged…
+        # the injected figure is either flagged as ungrounded, or its claim was deleted and the answer is the
+        # extractive refusal (which quotes the question back, figure included), with a notice saying so
+        assert ans.notice and (not ans.grounded or (not ans.answerable and ans.text.startswith("文件中没有找到")
+                                                    and any("1万亿" in u.claim for u in ans.unsupported))), ans
         assert not any("1万亿" in c.quote for c in ans.citations)  # …and never cited
     _no_key(ans.to_json(), ans.notice or "", caplog.text)
 
@@ -479,7 +482,8 @@ def test_server_bad_input(ui_client, qa, config, caplog, question, kw, kind, exp
     elif kind == "answer":
         assert "error" not in data and expect in norm(data["answer"]), data
     if kw.get("answerer") == "llm" and "1万亿" in str(data.get("answer")):
-        assert data.get("notice") and not data.get("grounded", True)
+        assert data.get("notice") and (not data.get("grounded", True)
+                                       or (not data["answerable"] and data["answer"].startswith("文件中没有找到")))
         assert not any("1万亿" in c["quote"] for c in data["citations"])
     # the server still answers normally and the index is untouched
     _, _, _, ok = _ui_ask(ui_client, FOREST_Q)

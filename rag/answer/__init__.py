@@ -16,7 +16,7 @@ from typing import Callable
 
 from .citations import make_citation, quote_lines
 from .extractive import ExtractiveAnswerer
-from .llm import UNGROUNDED_NOTICE, LLMAnswerer, LocalLLMAnswerer
+from .llm import LLMAnswerer, LocalLLMAnswerer
 from .prompts import build_messages, format_passages, load_prompt
 from .types import Answer, Answerer, Citation, LLMError, Row, Unsupported
 from .verify import is_refusal_text, verify
@@ -51,6 +51,6 @@ register_answerer("llm", _llm_factory)
 
 __all__ = [
     "Answer", "Answerer", "Citation", "Row", "Unsupported", "LLMError", "ExtractiveAnswerer", "LLMAnswerer",
-    "LocalLLMAnswerer", "UNGROUNDED_NOTICE", "verify", "is_refusal_text", "make_citation", "quote_lines",
+    "LocalLLMAnswerer", "verify", "is_refusal_text", "make_citation", "quote_lines",
     "load_prompt", "build_messages", "format_passages", "register_answerer", "create_answerer", "answerer_names",
 ]

@@ -15,8 +15,18 @@ from .types import Citation
 
 @lru_cache(maxsize=16)
 def source_lines(source: str) -> tuple[str, ...] | None:
-    """The lines of a corpus file as indexed (None when it cannot be read)."""
+    """The lines of a corpus file as indexed (None when it cannot be read): an ingested PDF or Word file's
+    extracted text, else the file's own lines."""
     from ..config import ROOT
+
+    try:
+        from ..documents import text_lines
+
+        lines = text_lines(source)
+        if lines is not None:
+            return tuple(lines)
+    except ImportError:  # ingestion not installed in this build
+        pass
 
     for p in (Path(source), ROOT / source):
         try:

@@ -16,6 +16,7 @@ import re
 import time
 from typing import Callable, Iterator
 
+from .. import lexicon
 from ..question import QuestionAnalyzer, QuestionInfo
 from ..text import candidate_sentences, has_figure, norm
 from . import judgment as J
@@ -27,6 +28,17 @@ _NUM_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(%|％|万人|万|亿元|亿|平方�
 
 def _pilot_phrase(chunk) -> str:
     return f"根据{chunk.pilot}的工作方案要点，" if getattr(chunk, "province", "") else f"根据“{chunk.pilot}”，"
+
+
+def _asks_documents(info: QuestionInfo) -> bool:
+    """"哪些文件…" asks about every indexed document; "哪些试点…" only about the pilots (a plain document added to
+    the knowledge base is no pilot, and must not be counted or listed as one)."""
+    nouns = "|".join(sorted(lexicon.words("document_nouns.txt"), key=len, reverse=True))
+    return bool(re.search(rf"(?:哪些|哪几|哪个|多少|几)[个份篇部]?(?:{nouns})", info.key))
+
+
+def _is_pilot(chunk) -> bool:
+    return bool(getattr(chunk, "province", ""))  # plain documents have no province
 
 
 def _topic(info: QuestionInfo) -> str:
@@ -159,9 +171,10 @@ class ExtractiveAnswerer:
             by_pi.setdefault(c.pi, []).append(c)
         found: dict[str, tuple[int, str]] = {}
         lexical = any(p.scores.get("term", 0) > 0 for p in retrieval.passages)
+        docs = _asks_documents(info)
         for pi, p in enumerate(retrieval.passages):
             chunk = p.chunk
-            if chunk.pilot in found:
+            if chunk.pilot in found or not (docs or _is_pilot(chunk)):
                 continue
             own = by_pi.get(pi, [])
             if lexical:
@@ -180,7 +193,8 @@ class ExtractiveAnswerer:
                 found[chunk.pilot] = (pi, quote)
         if not found:
             what = "、".join(f"“{t}”" for t in info.key_terms)
-            return self._refuse(info, retrieval, cands, head=f"文件中没有找到提到{what}的试点。")
+            return self._refuse(info, retrieval, cands,
+                                head=f"文件中没有找到提到{what}的{'文件' if docs else '试点'}。")
         ordered = sorted(found.items(), key=lambda kv: (retrieval.passages[kv[1][0]].chunk.source,
                                                         retrieval.passages[kv[1][0]].chunk.start_line))
         cits, names = [], []
@@ -190,7 +204,7 @@ class ExtractiveAnswerer:
         key = "或".join(f"“{t}”" for t in info.key_terms)
         verb = "提出" if "提出" in info.key else ("涉及" if "涉及" in info.key else "提到")
         where = f"在{info.within}相关部分" if info.within else ""
-        text = f"共有{len(found)}个试点{where}{verb}{key}：{'、'.join(names)}。"
+        text = f"共有{len(found)}个{'文件' if docs else '试点'}{where}{verb}{key}：{'、'.join(names)}。"
         return self._make(info, retrieval, text, True, cits)
 
     # ------------------------------------------------------------------ counts and overviews
@@ -210,7 +224,10 @@ class ExtractiveAnswerer:
             text = f"{info.pilots[0]}的“{parent}”共有{len(cits)}项：{'；'.join(names)}。"
             return self._make(info, retrieval, text, True, cits)
         cits, names = [], []
+        docs = _asks_documents(info)
         for pi, p in enumerate(passages):
+            if not (docs or _is_pilot(p.chunk)):
+                continue
             heading = p.chunk.text.split("\n", 1)[0]
             cit = make_citation(len(cits) + 1, p.chunk, heading)
             if cit is None:
@@ -221,7 +238,7 @@ class ExtractiveAnswerer:
             return self._refuse(info, retrieval, cands, head=self._head(info))
         where = "、".join(dict.fromkeys(s.text for s in info.places if s.kind in ("province", "parent")))
         lead = f"文件所列的试点中，{where}共有" if where else "文件共列出"
-        text = f"{lead}{len(cits)}个试点：{'、'.join(names)}。"
+        text = f"{lead}{len(cits)}个{'文件' if docs else '试点'}：{'、'.join(names)}。"
         return self._make(info, retrieval, text, True, cits)
 
     def _overview(self, info: QuestionInfo, retrieval, cands: list[J.Candidate]) -> Answer:

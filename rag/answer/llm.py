@@ -22,7 +22,6 @@ from .verify import verify
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import Config
 
-UNGROUNDED_NOTICE = "未能核实引用，此回答可能没有文件依据"
 _DONE = object()
 
 
@@ -327,4 +326,4 @@ class LocalLLMAnswerer(_LLMBase):
             raise LLMError(f"本地模型生成失败：{type(exc).__name__}: {str(exc)[:200]}") from None
 
 
-__all__ = ["LLMAnswerer", "LocalLLMAnswerer", "UNGROUNDED_NOTICE", "llm_error", "bounded"]
+__all__ = ["LLMAnswerer", "LocalLLMAnswerer", "llm_error", "bounded"]

@@ -23,7 +23,8 @@ from .citations import make_citation
 from .types import Citation, Unsupported
 
 _MARKER = re.compile(r"[\[［【]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]］】]")
-_CLAIM_END = re.compile(r"(?<=[。！？；!?;\n])")
+# sentence ends; an ASCII "!" that opens Markdown image syntax ("![…](…)") ends nothing
+_CLAIM_END = re.compile(r"(?<=[。！？；?;\n])|(?<=!)(?!\[)")
 # The share of a claim's content bigrams its cited passage must contain. A verification bar (a paraphrase
 # keeps most of its words; an invented clause does not), not an answer-selection weight.
 SUPPORT_BAR = 0.6
@@ -60,11 +61,9 @@ def is_refusal_text(text: str) -> bool:
 
 def split_claims(text: str) -> list[str]:
     """Sentences of a written answer; a marker written after the full stop ("…45%。[1]") stays with its
-    sentence. Markdown images and links are cut first: their "!" and brackets are no sentence ends."""
-    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text or "")
-    text = re.sub(r"\[([^\]]+)\]\((?:https?|data|javascript):[^)]*\)", r"\1", text)
+    sentence. (Markup is kept as text: the display escapes it, and such a claim cites nothing.)"""
     out: list[str] = []
-    for piece in _CLAIM_END.split(text):
+    for piece in _CLAIM_END.split(text or ""):
         if not piece.strip():
             continue
         if out and not _MARKER.sub("", piece).strip():

@@ -27,8 +27,8 @@ FILES = ("vectors.npy", "dense.faiss", "sentences.npy", "sentence_offsets.npy")
 
 def choose_index(n: int, config: Config) -> dict:
     """Which FAISS index a build of `n` chunks gets, and the reason recorded in the manifest."""
-    forced = str(getattr(config, "faiss_index", "auto") or "auto")
-    limit = int(getattr(config, "hnsw_min_chunks", 100_000))
+    forced = str(config.faiss_index or "auto")
+    limit = int(config.hnsw_min_chunks)
     if forced in ("flat", "hnsw"):
         return {"type": forced, "why": f"faiss_index={forced} was configured"}
     if forced != "auto":
@@ -99,16 +99,16 @@ class FaissIndex(Index):
         choice = choose_index(n, config)
         t = time.perf_counter()
         if choice["type"] == "hnsw":
-            m = int(getattr(config, "hnsw_m", 32))
+            m = int(config.hnsw_m)
             dense = faiss.IndexHNSWFlat(d, m, faiss.METRIC_INNER_PRODUCT)
-            dense.hnsw.efConstruction = int(getattr(config, "hnsw_ef_construction", 80))
+            dense.hnsw.efConstruction = int(config.hnsw_ef_construction)
             choice.update(m=m, ef_construction=dense.hnsw.efConstruction,
-                          ef_search=int(getattr(config, "hnsw_ef_search", 256)))
+                          ef_search=int(config.hnsw_ef_search))
         else:
             dense = faiss.IndexFlatIP(d)
         dense.add(vectors)
         choice.update(n=n, index_seconds=round(time.perf_counter() - t, 2), flat_probe_ms=flat_probe_ms(vectors),
-                      hnsw_min_chunks=int(getattr(config, "hnsw_min_chunks", 100_000)))
+                      hnsw_min_chunks=int(config.hnsw_min_chunks))
         faiss.write_index(dense, str(out / "dense.faiss"))
         np.save(out / "sentences.npy", np.ascontiguousarray(data.sentence_vectors, dtype=np.float32), allow_pickle=False)
         np.save(out / "sentence_offsets.npy", np.asarray(data.sentence_offsets, dtype=np.int64), allow_pickle=False)

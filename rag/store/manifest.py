@@ -73,7 +73,7 @@ def corpus_fingerprint(config: Config) -> list[dict]:
 
 
 def store_of(config: Config) -> str:
-    return str(getattr(config, "store", "") or "faiss")
+    return str(config.store or "faiss")
 
 
 def staleness(config: Config) -> str | None:

@@ -44,7 +44,7 @@ _LOCK = threading.Lock()
 
 
 def uri_of(config: Config) -> str:
-    uri = str(getattr(config, "milvus_uri", "") or "").strip()
+    uri = str(config.milvus_uri or "").strip()
     if not uri:
         return str((Path(config.index_dir) / "milvus.db").resolve())
     if re.match(r"^(https?|tcp|grpc|unix)://", uri, re.I):
