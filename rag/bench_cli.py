@@ -17,14 +17,14 @@ from .config import Config
 UNKNOWN_PILOT = "深圳"   # a real city that is not among the pilots: the checks must refuse it by name
 
 
-def _json_answer(lines: Sequence[str]) -> bool:
-    """The child printed an `ask --json` answer (its last stdout line is one JSON object with `answer`)."""
-    for line in reversed(lines):
-        try:
-            return "answer" in json.loads(line)
-        except ValueError:
-            continue
-    return False
+def _json_answer(log_path: Path) -> bool:
+    """The child printed an `ask --json` answer: its whole stdout (kept in `log_path`; `ask --json` indents,
+    so it spans many lines) is one JSON object with `answer`."""
+    try:
+        data = json.loads(log_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "answer" in data
 
 
 def bench_cli(cfg: Config, work: Path, questions: Sequence[str], runs: int = 3) -> dict:
@@ -32,17 +32,19 @@ def bench_cli(cfg: Config, work: Path, questions: Sequence[str], runs: int = 3) 
     env = config_env(cfg, PILOTQA_SERVER="")
     asks, wrong = [], []
     for i, q in enumerate(list(questions)[:runs]):
-        r = run_child(["ask", q, "--json"], env, cfg.root, work / f"ask-cold-{i}.log")
+        log_path = work / f"ask-cold-{i}.log"
+        r = run_child(["ask", q, "--json"], env, cfg.root, log_path)
         out = r.pop("output")
-        r.update(question=q, answered=r["exit"] == 0 and _json_answer(out))
+        r.update(question=q, answered=r["exit"] == 0 and _json_answer(log_path))
         if not r["answered"]:
-            r["message"] = (out or [""])[-1][:200]
+            r["message"] = ((r.get("stderr") or out or [""])[-1])[:200]
         asks.append(r)
         log(f"cold pilotqa ask: {r['seconds']} s (exit {r['exit']})")
     for i in range(runs):
         r = run_child(["ask", "--pilot", UNKNOWN_PILOT, questions[0]], env, cfg.root, work / f"ask-wrong-{i}.log")
-        out = r.pop("output")
-        r.update(message=(out or [""])[-1][:200], refused=r["exit"] != 0 and UNKNOWN_PILOT in " ".join(out))
+        r.pop("output")
+        err = r.get("stderr") or [""]  # the error is on stderr, one line
+        r.update(message=err[-1][:200], refused=r["exit"] != 0 and UNKNOWN_PILOT in " ".join(err))
         wrong.append(r)
         log(f"wrong call (unknown pilot): {r['seconds']} s (exit {r['exit']})")
     ok = [r["seconds"] for r in asks if r["answered"]]

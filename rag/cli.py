@@ -24,7 +24,7 @@ EXIT_USER = 2
 # Settings that need an index of their own; `eval --compare chunk_max_chars=150,300` builds one per value.
 INDEX_SETTINGS = ("chunk_max_chars", "chunk_overlap_sentences", "embed_model")
 # Settings fixed when the pipeline is loaded (a PilotQA per value, sharing the index when it is the same).
-PIPELINE_SETTINGS = INDEX_SETTINGS + ("answer_min_score", "reranker")
+PIPELINE_SETTINGS = INDEX_SETTINGS + ("reranker",)
 
 
 def _common(p: argparse.ArgumentParser, positional: bool = False) -> None:

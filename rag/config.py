@@ -59,7 +59,6 @@ class Config:
     fast_queries: bool = True
     # torch threads for query embedding; 0 = torch's default. `serve` uses 1 (see ui/app.py).
     torch_threads: int = 0
-    answer_min_score: float = 0.35   # the extractive answerer's refusal bar (calibrated with `eval --compare`)
     llm_base_url: str = ""
     llm_model: str = ""
     llm_api_key: str = ""

@@ -51,9 +51,11 @@ def _has_ask(info: QuestionInfo) -> bool:
 
 
 def _elliptical(text: str, info: QuestionInfo) -> bool:
+    """Does the question lean on the earlier turns? A lead word, a pronoun, a "…呢" clause, a short question,
+    no ask of its own, or a comparison that names one pilot (one pilot alone compares with nothing)."""
     t = text.strip()
-    return bool(_LEAD.match(t) or _PRONOUN.search(t) or re.search(r"呢[？?。]*$", t) or len(t) <= 8
-                or not _has_ask(info))
+    return bool(_LEAD.match(t) or _PRONOUN.search(t) or re.search(r"呢(?:[？?。，,！!\s]|$)", t) or len(t) <= 8
+                or not _has_ask(info) or (len(info.pilots) == 1 and _COMPARE_WORDS.search(t)))
 
 
 def _replace_spans(text: str, info: QuestionInfo, new: str) -> str:

@@ -156,6 +156,7 @@ def run_load_test(config: Config, questions: Sequence[str], *, clients: int = 32
     from .bench_common import proc_tree_memory
 
     work = Path(work or tempfile.mkdtemp(prefix="pilotqa-load-"))
+    work.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"clients": clients, "requests": requests, "endpoint": "POST /api/ask",
                            "loadavg_start": [round(x, 2) for x in os.getloadavg()], "variants": {}}
     warm = list(questions[-8:])  # warm-up questions are not among the first `requests` timed ones when possible

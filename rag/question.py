@@ -21,7 +21,9 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from . import lexicon
+from .english import from_english
 from .places import province_short, provinces, stem
+from .question_terms import (_CROSS, _QUOTED, _content_left, _fills_a_slot, _is_word, _measure_marks, cross_terms, qualifier_of, qualifiers_in, segments)  # noqa: F401
 from .text import jieba_pos_tokenizer, jieba_tokenizer, norm, to_simplified
 
 SHAPES = ("single", "cross", "overview", "count", "compare")
@@ -36,17 +38,11 @@ _LEVEL_HINT = re.compile(r"[县地]级(市)|(镇|县|市|区|旗|州)级|[那这
 _REFERENCE = re.compile(r"(?:[那这该]个|[那这该]|唯一的?)(?:县级市|地级市|自治县|自治州|新区|城市|地方|试点|镇子|县|市|区|镇|州|旗)"
                         r"|的(?:县级市|地级市|自治县|自治州|新区|城市|试点|镇子)(?![\u4e00-\u9fff])")
 _THE_PILOT = re.compile(r"试点|[那这]个|[那这]里|当地|该")
-_QUOTED = re.compile(r"[“\"「『‘']([^”\"」』’']{1,30})[”\"」』’']")
 
 _COUNT = re.compile(r"(?<!哪)(多少|几)个?(试点|地方|城市|县|镇|市|区)|试点(总)?(数量?|个数)|一共(有)?(多少|几)"
                     r"|试点.{0,6}?(一共|总共|共)?(有)?(?<!哪)(多少|几)个|(镇|县|市|区)一?级的?(试点)?(一共|共)?(有)?(多少|几)个")
 # "主要任务有几项": a count of a pilot's own items (its document's structure)
 _ITEM_COUNT = re.compile(r"(多少|几)(项|条|个方面|大类|大项|大块|块|个部分|部分)|(任务|措施|举措|工程|行动|目标)(共|一共|总共)?(有|分)?(多少|几)个")
-_CROSS = re.compile(
-    r"(哪些|哪几个|哪几|什么)(试点|地方|城市|地区|县|镇|市|区|文件)"
-    r"|(试点|地方|城市|文件)(县|镇|市|区)?(都|还|一共|共)?(有|是)(哪些|谁)|分别是哪些|分别是哪几个|哪里(提|有)"
-    r"|试点(里|中|当中)?(有)?(哪些|哪几个|哪几)"
-)
 _OVERVIEW = re.compile(r"介绍|概况|概述|概括|总体情况|主要内容|大致内容|(讲|说|写)了?(些|哪些|哪几块)?(什么|内容)|有哪些内容"
                        r"|方案要点是什么|试点方案(是什么|怎么样)|(干|做)(些)?什么|总体安排|简介|简要说明|简单说说|说说|讲讲"
                        r"|包括哪(些|几)(部分|方面|块)|哪几块|哪几部分|分(成)?哪几|overview")
@@ -59,10 +55,6 @@ _ASKS_PERSON = re.compile(r"谁|一把手|负责人|牵头|组长|挂帅|领导�
 _ASKS_PLACE = re.compile(r"哪个(镇|县|区|市|地方|乡|村|街道|部门|单位|园区)|哪里|哪儿|在哪|什么地方|何处|跟哪|与哪|和哪")
 _ASKS_NAME = re.compile(r"叫什么|什么名字|名称是|称为什么|什么(模式|机制|理念|口号|平台|工程|战略|思路|品牌|称号|定位)|指的?是什么")
 _ASKS_LIST = re.compile(r"哪些|哪几|哪两|哪三|哪四|哪五|分别|包括|有什么|都有")
-_WITHIN = {"保障": "保障", "目标": "目标", "任务": "任务", "引言": "引言", "概况": "引言"}
-_WITHIN_RX = re.compile(r"在?(?:其|的)?(保障措施|保障|总体目标|目标|主要任务|任务|试点任务)(?:部分|章节|一节)?(?:里|中|内|方面)")
-_ALTERNATIVES = re.compile(r"或者|或是|或|还是|以及|及其|、|/")
-_TAIL_GENERIC = re.compile(r"(之类|等等|等|相关|方面|问题|工作|的)+$")
 _LEAD_VERBS = re.compile(
     r"^(以|把|将|在|对)?(大力|积极|加快|推进|推动|实施|开展|建设|发展|打造|探索|建立|运用|利用|采用|实行|推行|推广|"
     r"设立|培育|引进|加强|完善|深化|创新|构建|提升|促进|支持|鼓励|做好|组建|实现|要求|重视|搞|做)+"
@@ -209,6 +201,14 @@ class QuestionAnalyzer:
             if described:
                 qi.shape, qi.pilots, qi.scope, qi.resolved_by, qi.described_by = \
                     "single", [described], [described], "description", by
+        if qi.shape == "single" and len(qi.pilots) == 1 and qi.resolved_by == "name" and describe \
+                and _COMPARE.search(key):
+            # "<描述>和<试点>…对比": one pilot named, the other described (as a lone description is read)
+            others = [p for p in self.aliases if p not in qi.pilots]
+            described, by = self._described(qi, among=others, force=True)
+            if described and _fills_a_slot(qi.unplaced, by):
+                qi.pilots.append(described)
+                qi.scope, qi.described_by, qi.shape = list(qi.pilots), by, "compare"
         qi.content = self._content_mask(qi)
         if qi.shape == "compare" and len(qi.pilots) < 2:
             qi.shape = "single"
@@ -430,9 +430,14 @@ class QuestionAnalyzer:
         # what is asked (years, figures, a measure such as 户籍人口城镇化率) describes no pilot
         heads = "|".join(sorted(map(re.escape, lexicon.words("measure_heads.txt")), key=len, reverse=True))
         region = re.sub(r"\d+(?:\.\d+)?[年%％]?", "|", region)
+        # a measure is cut from its qualifier or modifier on ("<省会>常住人口": 常住 starts the measure, the words
+        # before it still describe); without one, from up to six characters before its head
+        marks = "|".join(sorted(map(re.escape, _measure_marks()), key=len, reverse=True))
         for seg in [norm(t) for t in _QUOTED.findall(qi.text)] + segments(region):
             seg = _FLAT.sub("", seg)
-            seg = re.sub(rf"[\u4e00-\u9fff]{{0,6}}(?:{heads})", "", seg) if not ref else seg
+            if not ref:
+                seg = re.sub(rf"(?:{marks})[\u4e00-\u9fff]{{0,6}}?(?:{heads})", "|", seg)
+                seg = re.sub(rf"[\u4e00-\u9fff]{{0,6}}(?:{heads})", "", seg)
             covered: dict[str, set[int]] = {}
             grams: dict[str, list[str]] = {}
             for n in range(min(10, len(seg)), 1, -1):
@@ -611,127 +616,8 @@ class QuestionAnalyzer:
     # ------------------------------------------------------------------ English
 
     def from_english(self, text: str) -> str:
-        """An English question rendered as Chinese terms in the same order: place names through the pinyin of
-        the corpus's places, policy words through `data/en_zh.tsv`; numbers kept; other words dropped."""
-        s = " " + re.sub(r"['’]s\b", " ", text.lower()) + " "
-        s = re.sub(r"[?!.,;:()\"]", " ", s)
-        out: list[tuple[int, str]] = []
-        taken = [False] * len(s)
-
-        def claim(a: int, b: int, zh: str) -> None:
-            if not any(taken[a:b]):
-                for k in range(a, b):
-                    taken[k] = True
-                out.append((a, zh))
-
-        words = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[a-z]+", s)]
-        for n in (3, 2, 1):  # place names: "fang shan", "fangshan", "lin gang"
-            for i in range(len(words) - n + 1):
-                joined = "".join(w for _, _, w in words[i:i + n])
-                pilot = self.pinyin.get(joined)
-                if pilot:
-                    place = self.pilot_info.get(pilot, {}).get("place") or pilot
-                    claim(words[i][0], words[i + n - 1][1], stem(place))
-                elif joined in self.place_pinyin:
-                    claim(words[i][0], words[i + n - 1][1], self.place_pinyin[joined])
-        gloss = lexicon.table("en_zh.tsv")
-        for phrase in sorted(gloss, key=len, reverse=True):
-            for m in re.finditer(r"(?<![a-z])" + re.escape(phrase) + r"(?![a-z])", s):
-                claim(m.start(), m.end(), gloss[phrase][0])
-        for m in re.finditer(r"\d+(?:\.\d+)?%?", s):
-            num = m.group()
-            claim(m.start(), m.end(), num + "年" if re.fullmatch(r"(19|20)\d{2}", num) else num)
-        return "".join(zh for _, zh in sorted(out)) or text
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _is_word(s: str) -> bool:
-    """A dictionary word (市政, 区位, 市场…): the pilot's stem is followed by a word, not by another suffix."""
-    return len(s) == 2 and jieba_tokenizer().FREQ.get(s, 0) > 0
-
-
-def qualifiers_in(text: str) -> list[str]:
-    """The noun qualifiers a text puts on its measures (户籍, 常住…), in order, as whole jieba words or word
-    starts (户籍人口); 城镇 inside 城镇化率 is no qualifier."""
-    members = {w for grp in lexicon.groups("qualifiers.txt") for w in grp}
-    out: list[str] = []
-    for t in jieba_tokenizer().lcut(text):
-        if t in members:
-            out.append(t)
-            continue
-        if t.endswith(("化", "化率")):
-            continue
-        for w in members:
-            if t.startswith(w) and len(t) > len(w):
-                out.append(w)
-                break
-    return list(dict.fromkeys(out))
-
-
-def qualifier_of(text: str) -> str | None:
-    """The first qualifier of a text (see `qualifiers_in`)."""
-    q = qualifiers_in(text)
-    return q[0] if q else None
-
-
-def _content_left(q: str, rx: re.Pattern) -> bool:
-    """Does a count question ask about something besides the count ("几个试点提出…" is a cross question)?"""
-    rest = rx.sub("|", q)
-    for w in sorted(lexicon.words("count_frame.txt") | lexicon.words("not_places.txt"), key=len, reverse=True):
-        rest = rest.replace(w, "|")
-    return any(len(t) >= 2 for t in segments(rest))
-
-
-def segments(q: str, extra_stop: frozenset[str] = frozenset()) -> list[str]:
-    """Runs of content tokens of `q` (jieba tokens that are not question words or punctuation)."""
-    stop = lexicon.words("question_words.txt") | extra_stop
-    segs, cur = [], []
-    for tok in jieba_tokenizer().lcut(q):
-        if tok in stop or tok == "|" or not re.search(r"[\w%]", tok):
-            if cur:
-                segs.append("".join(cur))
-                cur = []
-        else:
-            cur.append(tok)
-    if cur:
-        segs.append("".join(cur))
-    return [s for s in segs if len(s) >= 2 or re.search(r"\d", s)]
-
-
-def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None]:
-    """The terms a "which pilots…" question looks for, as alternatives (any qualifies a pilot), and the
-    section kind it is limited to ("在保障措施里…" → 保障)."""
-    q = qi.unplaced
-    within = None
-    m = _WITHIN_RX.search(q)
-    if m:
-        within = next((v for k, v in _WITHIN.items() if k in m.group(1)), None)
-        q = q[:m.start()] + "|" + q[m.end():]
-    quoted = [norm(t) for t in _QUOTED.findall(qi.text) if len(norm(t)) >= 2]
-    q = _QUOTED.sub("|", q)
-    body = re.sub(r"[（(][^）)]*[）)]", "", q)
-    body = _CROSS.sub("|", body)
-    frame = lexicon.words("cross_frame.txt") | lexicon.words("question_words.txt")
-    pieces: list[str] = []
-    for part in re.split(r"[|，,。？?！!：:；;\s]+", body):
-        if quoted and not _ALTERNATIVES.search(part) and not part.startswith(("或", "、")):
-            continue  # "…上强调“<术语>”": the quoted term is what is asked; the rest frames it
-        for alt in _ALTERNATIVES.split(part):
-            # jieba words, with framing words (提到, 要搞, 之类…) dropped from both ends: 要搞海绵城市 → 海绵城市
-            toks = [t for t in jieba_tokenizer().lcut(alt) if t.strip()]
-            while toks and toks[0] in frame:
-                toks.pop(0)
-            while toks and toks[-1] in frame:
-                toks.pop()
-            t = "".join(toks)
-            if len(t) >= 2 and t not in frame:
-                pieces.append(t)
-    generic = {"国家", "新型城镇化", "城镇化", "综合试点", "第二批", "地方", "城市", "哪些", "哪几个"}
-    pieces = [p for p in dict.fromkeys(quoted + pieces) if p not in generic]
-    return pieces, within
-
+        """`rag.english.from_english` with this corpus's place names."""
+        return from_english(text, self.pinyin, self.place_pinyin, self.pilot_info)
 
 __all__ = ["QuestionAnalyzer", "QuestionInfo", "PlaceRef", "SHAPES", "normalize", "segments", "is_english",
            "qualifiers_in", "qualifier_of"]

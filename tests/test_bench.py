@@ -180,3 +180,13 @@ def test_unknown_part_is_refused(config, tmp_path):
 def test_worker_entry_needs_its_arguments():
     r = subprocess.run([sys.executable, "-m", "rag.bench"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "pilotqa bench" in r.stderr
+
+
+def test_cli_part_counts_a_json_answer_and_a_refusal(config, built_index, tmp_path):
+    """Real `pilotqa` child processes on the session index: the cold ask's indented JSON is read as an answer,
+    the unknown pilot's one-line error (stderr) as a refusal."""
+    rc = B.run_bench(config, quick=True, out_dir=tmp_path, parts=["cli"])
+    data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    assert rc == 0, data["errors"]
+    assert data["cli"]["cold_ask"]["answered"] == 1 and data["cli"]["wrong_call"]["refused"] == 1
+    assert data["targets"]["cold_ask"]["value"] is not None and data["targets"]["wrong_call"]["value"] is not None

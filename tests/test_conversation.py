@@ -139,3 +139,11 @@ def test_qualifier_swap_naming_the_population(qa):
 def test_population_asked_after_a_rate(qa):
     ans = follow(qa, [XIAOYI_2020], "该市2014年的常住人口有多少？")
     assert "城镇化率" not in ans.resolved_question and "35万人" in norm(ans.text)
+
+
+def test_another_pilot_then_compare_words(qa):
+    # "<试点>呢？…比较一下": one pilot alone compares with nothing, so the comparison is with the previous one
+    ans = follow(qa, [XIAOYI_2020], "包头呢？这两个比较一下")
+    assert says(ans.resolved_question, "孝义", "包头", "2020年", "常住人口城镇化率"), ans.resolved_question
+    assert ans.shape == "compare" and [r.pilot for r in ans.rows] == [XIAOYI, BAOTOU]
+    assert [r.value for r in ans.rows] == [80.0, 85.0]

@@ -240,3 +240,17 @@ def test_content_terms_leave_out_places_years_and_question_words(analyze):
 def test_explicit_pilot_wins(analyze):
     info = analyze("常住人口城镇化率目标是多少？", pilot=WEIXIAN)
     assert info.pilots == info.scope == [WEIXIAN] and info.resolved_by == "explicit"
+
+
+def test_compare_of_a_named_and_a_described_pilot(analyze):
+    info = analyze("九澧门户和孝义，常住人口城镇化率目标哪个更高？")
+    assert info.shape == "compare" and set(info.pilots) == {"山西省孝义市", "湖南省津市市—澧县"}
+    assert info.described_by == ["九澧门户"] and info.compare_op == "max"
+    # a comparison with something that is no pilot stays a question about the one pilot
+    info = analyze("孝义和全国平均水平比，常住人口城镇化率目标高吗？")
+    assert info.shape == "single" and info.pilots == ["山西省孝义市"]
+
+
+def test_a_measure_is_cut_at_its_qualifier_so_the_words_before_still_describe(analyze):
+    info = analyze("湖南那个九澧门户常住人口多少？")
+    assert info.pilots == ["湖南省津市市—澧县"] and info.measure == "常住人口", (info.pilots, info.measure)
