@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--k", type=int)
     p.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
     p.add_argument("--pilot", help="only this pilot (name or short form)")
+    p.add_argument("--doc", help="only this document (a file name as `pilotqa docs list` shows it)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("ask", help="answer a question with cited passages")
@@ -86,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="?")
     p.add_argument("-k", "--k", type=int)
     p.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
-    p.add_argument("--pilot")
+    p.add_argument("--pilot", help="only this pilot (name or short form)")
+    p.add_argument("--doc", help="only this document (a file name as `pilotqa docs list` shows it)")
     p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     p.add_argument("--batch", metavar="IN.jsonl",
                    help='questions, one {"id", "question", "history"?: [earlier questions]} per line')
@@ -281,7 +283,7 @@ def _backend(config: Config):
 def cmd_search(args, config: Config) -> int:
     from .cli_output import print_search
 
-    result = _backend(config).search(args.question, k=args.k, mode=args.mode, pilot=args.pilot)
+    result = _backend(config).search(args.question, k=args.k, mode=args.mode, pilot=args.pilot, doc=args.doc)
     return _show(result.get("passages") or [] if args.json else result, args.json, print_search)
 
 
@@ -304,7 +306,8 @@ def print_answer(ans, out=None) -> None:
 def cmd_ask(args, config: Config) -> int:
     if args.batch:
         return _ask_batch(args, config)
-    answer = _backend(config).ask(args.question, k=args.k, mode=args.mode, pilot=args.pilot, answerer=args.answerer)
+    answer = _backend(config).ask(args.question, k=args.k, mode=args.mode, pilot=args.pilot, answerer=args.answerer,
+                                  doc=args.doc)
     return _show(answer, args.json, print_answer)
 
 

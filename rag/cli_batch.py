@@ -158,7 +158,8 @@ def run_batch(open_backend, args, src: Path, out: Path, items: list[Item], bad_l
             for i, item in enumerate(items, 1):
                 try:
                     record = backend.record(item.question, item.id, history=item.history, pilot=args.pilot,
-                                            k=args.k, answerer=args.answerer, mode=args.mode)
+                                            k=args.k, answerer=args.answerer, mode=args.mode,
+                                            doc=getattr(args, "doc", None))
                 except Exception as exc:  # noqa: BLE001 - one question's failure must not lose the others
                     if not _this_question_only(exc):
                         raise

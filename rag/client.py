@@ -66,14 +66,15 @@ class Client:
         self._opener = urllib.request.build_opener(*handlers)
 
     def ask(self, question: str, *, history: Sequence[str] | None = None, pilot: str | None = None,
-            k: int | None = None, answerer: str | None = None, mode: str | None = None) -> dict:
-        body = {"question": question, "history": list(history or []), "pilot": pilot, "k": k,
+            k: int | None = None, answerer: str | None = None, mode: str | None = None,
+            doc: str | None = None) -> dict:
+        body = {"question": question, "history": list(history or []), "pilot": pilot, "doc": doc, "k": k,
                 "answerer": answerer, "mode": mode}
         return self._post("/api/ask", body)
 
     def search(self, question: str, *, pilot: str | None = None, k: int | None = None,
-               mode: str | None = None) -> dict:
-        return self._post("/api/search", {"question": question, "pilot": pilot, "k": k, "mode": mode})
+               mode: str | None = None, doc: str | None = None) -> dict:
+        return self._post("/api/search", {"question": question, "pilot": pilot, "doc": doc, "k": k, "mode": mode})
 
     def cite(self, text: str, *, k: int | None = None) -> dict:
         return self._post("/api/cite", {"text": text, "k": k})
@@ -157,25 +158,27 @@ class Local:
         self.qa = qa
 
     def ask(self, question: str, *, history: Sequence[str] | None = None, pilot: str | None = None,
-            k: int | None = None, answerer: str | None = None, mode: str | None = None) -> dict:
-        return self._answer(question, history, pilot, k, answerer, mode).to_dict()
+            k: int | None = None, answerer: str | None = None, mode: str | None = None,
+            doc: str | None = None) -> dict:
+        return self._answer(question, history, pilot, k, answerer, mode, doc).to_dict()
 
     def record(self, question: str, id: str, *, history: Sequence[str] | None = None, pilot: str | None = None,
-               k: int | None = None, answerer: str | None = None, mode: str | None = None) -> dict:
-        return self._answer(question, history, pilot, k, answerer, mode).to_json(id=id)
+               k: int | None = None, answerer: str | None = None, mode: str | None = None,
+               doc: str | None = None) -> dict:
+        return self._answer(question, history, pilot, k, answerer, mode, doc).to_json(id=id)
 
     def resolve_pilot(self, name: str) -> str:
         return self.qa.resolve_pilot(name) or name
 
-    def _answer(self, question, history, pilot, k, answerer, mode):
+    def _answer(self, question, history, pilot, k, answerer, mode, doc=None):
         return self.qa.ask(question, k=k, mode=mode, pilot=pilot, answerer=answerer or "extractive",
-                           history=list(history) if history else None)
+                           history=list(history) if history else None, doc=doc)
 
     def search(self, question: str, *, pilot: str | None = None, k: int | None = None,
-               mode: str | None = None) -> dict:
+               mode: str | None = None, doc: str | None = None) -> dict:
         from .cli_output import search_dict
 
-        return search_dict(self.qa.search(question, k=k, mode=mode, pilot=pilot))
+        return search_dict(self.qa.search(question, k=k, mode=mode, pilot=pilot, doc=doc))
 
     def cite(self, text: str, *, k: int | None = None) -> dict:
         return self.qa.cite(text, **({"k": k} if k else {})).to_dict()

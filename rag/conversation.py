@@ -144,6 +144,11 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
         body = _strip(_replace_spans(last_ask.key, last_ask, short))
         return _done(analyzer, _QTAIL.sub("", body) + _question_tail(last_ask))
     if last_pilot is None:
+        if last_ask is not None and not info.pilots and (info.qualifier or info.years) \
+                and not _new_measure(info, last_ask):
+            # the previous ask named no pilot (a place no document covers, say): its own words, swapped, so
+            # the follow-up is answered — or refused — as that question would be
+            return _done(analyzer, _QTAIL.sub("", _strip(_swapped(info, last_ask))) + _question_tail(last_ask))
         return Resolution(q, False, info)
     # a follow-up about the previous pilot — or about a pilot it names again ("回到<试点>，它<口径>的呢？")
     subject = info.pilots or last_pilot.pilots
@@ -167,12 +172,7 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
             year = (info.years[0] + "年") if info.years else _year(base)
             goal = "目标" if "目标" in base.key and (not info.years or int(info.years[0]) > 2015) else ""
             return _done(analyzer, f"{pilot}{year}{measure}{goal}{_question_tail(base)}")
-        text = base.key
-        if info.qualifier and base.qualifier and info.qualifier != base.qualifier:
-            text = text.replace(base.qualifier, info.qualifier)
-        if info.years:
-            y = info.years[0] + "年"
-            text = _YEAR.sub(y, text, count=1) if base.years else _insert_year(text, base, y)
+        text = _swapped(info, base)
         if not base.pilots:
             text = pilot + text
         return _done(analyzer, _QTAIL.sub("", _strip(text)) + _question_tail(base))
@@ -194,6 +194,17 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
     year = _year(base) if not info.years else ""
     body = own if own else _strip(base.key)
     return _done(analyzer, f"{pilot}{year}的{body}{_question_tail(info if _has_ask(info) else base)}")
+
+
+def _swapped(info: QuestionInfo, base: QuestionInfo) -> str:
+    """The previous ask's words with the follow-up's qualifier and year in place of its own."""
+    text = base.key
+    if info.qualifier and base.qualifier and info.qualifier != base.qualifier:
+        text = text.replace(base.qualifier, info.qualifier)
+    if info.years:
+        y = info.years[0] + "年"
+        text = _YEAR.sub(y, text, count=1) if base.years else _insert_year(text, base, y)
+    return text
 
 
 def _only_ask_words(info: QuestionInfo) -> bool:

@@ -147,3 +147,11 @@ def test_another_pilot_then_compare_words(qa):
     assert says(ans.resolved_question, "孝义", "包头", "2020年", "常住人口城镇化率"), ans.resolved_question
     assert ans.shape == "compare" and [r.pilot for r in ans.rows] == [XIAOYI, BAOTOU]
     assert [r.value for r in ans.rows] == [80.0, 85.0]
+
+
+def test_a_swap_after_a_question_about_no_pilot_is_refused_as_that_question(qa):
+    # the first turn asks about a city no document covers; "户籍的呢" keeps it, and is refused, not answered
+    # with whatever pilot happens to mention 户籍
+    ans = follow(qa, ["深圳2020年常住人口城镇化率目标是多少？"], "户籍的呢？")
+    assert says(ans.resolved_question, "深圳", "2020年", "户籍人口城镇化率"), ans.resolved_question
+    assert not ans.answerable and "深圳不在文件所列的试点之中" in ans.text

@@ -104,6 +104,14 @@ def test_add_ask_remove_through_the_cli(kb, parking_pdf, capsys, embedder):
     assert files.answerable and "个文件" in files.text and K.PARKING_TITLE in files.text
     assert {c.doc for c in files.citations} == {"pilots-batch2.txt", "停车指导意见.pdf"}
 
+    # --doc scopes a question to one document, in the CLI as in the app and the API
+    only_pdf = json.loads(_cli(capsys, kb, "ask", "--json", "--doc", "停车指导意见.pdf", "哪些文件提到了停车场？")[1])
+    assert only_pdf["answerable"] and {c["doc"] for c in only_pdf["citations"]} == {"停车指导意见.pdf"}
+    only_corpus = json.loads(_cli(capsys, kb, "ask", "--json", "--doc", "pilots-batch2.txt", K.PARKING_QUESTION)[1])
+    assert only_corpus["answerable"] is False
+    rc, out, err = _cli(capsys, kb, "search", "--doc", "没有这个文件.pdf", "停车")
+    assert rc == 2 and "没有名为“没有这个文件.pdf”的文件" in err and "Traceback" not in err
+
     # a line on the second page says so (the chunk holding the page-2 figure)
     chunk = next(c for c in new if norm(K.PAGE2_FIGURE) in norm(c.text))
     assert D.page_of(chunk.source, chunk.end_line) == 2 and D.page_of(chunk.source, chunk.start_line) in (1, 2)
