@@ -81,12 +81,12 @@ def test_naive_retriever_caches_vectors(tmp_path):
     assert len(r2.search("x", k=5)) == 3
 
 
-def test_run_child_reads_the_childs_peak_rss(tmp_path):
+def test_run_child_reads_the_childs_peak_rss(config, built_index, tmp_path):
     code = "b = bytearray(60 * 1024 * 1024); print('ok')"
     r = C.run_child(["-c", code], dict(os.environ), tmp_path, tmp_path / "c.log", command=[sys.executable])
     assert r["exit"] == 0 and r["output"] == ["ok"] and r["seconds"] >= 0
     # with `peak`, the child is `pilotqa ARGS` run in-process, and its own VmHWM is read back
-    r = C.run_child(["pilots", "--json"], dict(os.environ), ROOT, tmp_path / "p.log", peak=True)
+    r = C.run_child(["pilots", "--json"], C.config_env(config), ROOT, tmp_path / "p.log", peak=True)
     assert r["exit"] == 0 and r["peak_rss_mb"] and r["peak_rss_mb"] > 10
 
 

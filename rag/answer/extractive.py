@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import lru_cache
 from typing import Callable, Iterator
 
 from .. import lexicon
@@ -30,11 +31,16 @@ def _pilot_phrase(chunk) -> str:
     return f"根据{chunk.pilot}的工作方案要点，" if getattr(chunk, "province", "") else f"根据“{chunk.pilot}”，"
 
 
+@lru_cache(maxsize=1)
+def _documents_asked() -> re.Pattern:
+    nouns = "|".join(sorted(lexicon.words("document_nouns.txt"), key=len, reverse=True))
+    return re.compile(rf"(?:哪些|哪几|哪个|多少|几)[个份篇部]?(?:{nouns})")
+
+
 def _asks_documents(info: QuestionInfo) -> bool:
     """"哪些文件…" asks about every indexed document; "哪些试点…" only about the pilots (a plain document added to
     the knowledge base is no pilot, and must not be counted or listed as one)."""
-    nouns = "|".join(sorted(lexicon.words("document_nouns.txt"), key=len, reverse=True))
-    return bool(re.search(rf"(?:哪些|哪几|哪个|多少|几)[个份篇部]?(?:{nouns})", info.key))
+    return bool(_documents_asked().search(info.key))
 
 
 def _is_pilot(chunk) -> bool:
