@@ -138,6 +138,9 @@ def test_eval_button_writes_a_run_folder_and_leaves_git_status_alone(browser, qa
         limit = page.locator("#pq-eval-limit input")
         limit.fill("3")
         limit.press("Tab")
+        # the number box commits its value on blur; under load that can trail the click, so let it settle
+        page.wait_for_function("() => document.querySelector('#pq-eval-limit input').value === '3'")
+        page.wait_for_timeout(500)
         page.locator("#pq-run-eval").click()
         page.wait_for_function("() => document.querySelector('#pq-report').innerText.includes('评测完成')")
         report = page.locator("#pq-report").inner_text()
