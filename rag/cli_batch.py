@@ -159,7 +159,7 @@ def run_batch(open_backend, args, src: Path, out: Path, items: list[Item], bad_l
                 try:
                     record = backend.record(item.question, item.id, history=item.history, pilot=args.pilot,
                                             k=args.k, answerer=args.answerer, mode=args.mode,
-                                            doc=getattr(args, "doc", None))
+                                            doc=args.doc)
                 except Exception as exc:  # noqa: BLE001 - one question's failure must not lose the others
                     if not _this_question_only(exc):
                         raise

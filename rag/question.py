@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from . import lexicon
 from .english import from_english
 from .places import province_short, provinces, stem
-from .question_terms import (_CROSS, _QUOTED, _content_left, _fills_a_slot, _is_word, _measure_marks, cross_terms, qualifier_of, qualifiers_in, segments)  # noqa: F401
+from .question_terms import (  # noqa: F401 - qualifiers_in, qualifier_of, segments are re-exported
+    _CROSS, _QUOTED, _content_left, _fills_a_slot, _is_word, cross_terms, measure_patterns, qualifier_of,
+    qualifiers_in, segments)
 from .text import jieba_pos_tokenizer, jieba_tokenizer, norm, to_simplified
 
 SHAPES = ("single", "cross", "overview", "count", "compare")
@@ -428,16 +430,14 @@ class QuestionAnalyzer:
         ref = [m.end() for m in _REFERENCE.finditer(qi.unplaced)]
         region = qi.unplaced[:ref[0]] if ref else qi.unplaced
         # what is asked (years, figures, a measure such as 户籍人口城镇化率) describes no pilot
-        heads = "|".join(sorted(map(re.escape, lexicon.words("measure_heads.txt")), key=len, reverse=True))
         region = re.sub(r"\d+(?:\.\d+)?[年%％]?", "|", region)
         # a measure is cut from its qualifier or modifier on ("<省会>常住人口": 常住 starts the measure, the words
         # before it still describe); without one, from up to six characters before its head
-        marks = "|".join(sorted(map(re.escape, _measure_marks()), key=len, reverse=True))
+        _, from_mark, before_head = measure_patterns()
         for seg in [norm(t) for t in _QUOTED.findall(qi.text)] + segments(region):
             seg = _FLAT.sub("", seg)
             if not ref:
-                seg = re.sub(rf"(?:{marks})[\u4e00-\u9fff]{{0,6}}?(?:{heads})", "|", seg)
-                seg = re.sub(rf"[\u4e00-\u9fff]{{0,6}}(?:{heads})", "", seg)
+                seg = before_head.sub("", from_mark.sub("|", seg))
             covered: dict[str, set[int]] = {}
             grams: dict[str, list[str]] = {}
             for n in range(min(10, len(seg)), 1, -1):
@@ -545,9 +545,9 @@ class QuestionAnalyzer:
             if word in qi.key:
                 exp[word] = alts
         qi.expansions = exp
-        heads = "|".join(sorted(map(re.escape, lexicon.words("measure_heads.txt")), key=len, reverse=True))
+        up_to_head = measure_patterns()[0]
         for t in sorted(qi.terms, key=len, reverse=True):
-            m = re.match(rf"^(.*(?:{heads}))", t)  # <qualifier+measure>目标 → <qualifier+measure>
+            m = up_to_head.match(t)  # <qualifier+measure>目标 → <qualifier+measure>
             if m and len(m.group(1)) >= 2:
                 qi.measure = m.group(1)
                 break

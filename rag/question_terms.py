@@ -36,11 +36,20 @@ def _fills_a_slot(unplaced: str, words: list[str]) -> bool:
     return False
 
 
+def _alternation(words) -> str:
+    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+
+
 @lru_cache(maxsize=1)
-def _measure_marks() -> frozenset[str]:
-    """Qualifiers (户籍, 常住…) and modifiers (人均, 建成区…): the words a measure's name starts with."""
+def measure_patterns() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
+    """Compiled once from the word lists: (a measure up to its head word, anchored at the start — "…城镇化率目标"
+    → "…城镇化率"; a measure from its qualifier or modifier (户籍, 常住, 人均…) on to its head; a measure from up
+    to six characters before its head)."""
+    heads = _alternation(lexicon.words("measure_heads.txt"))
     quals = {m.rstrip("*") for line in lexicon.ordered("qualifiers.txt") for m in line.split()}
-    return frozenset(quals | lexicon.words("measure_modifiers.txt"))
+    marks = _alternation(quals | lexicon.words("measure_modifiers.txt"))
+    return (re.compile(rf"^(.*(?:{heads}))"), re.compile(rf"(?:{marks})[\u4e00-\u9fff]{{0,6}}?(?:{heads})"),
+            re.compile(rf"[\u4e00-\u9fff]{{0,6}}(?:{heads})"))
 
 
 def _is_word(s: str) -> bool:
