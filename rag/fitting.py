@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import cross
 from .answer import judgment as J
+from .question import normalize
 from .files import atomic_write
 from .text import norm
 
@@ -151,4 +153,55 @@ def fit(qa, gold_paths, out: str | Path | None = None, *, l2: float = 1.0, comma
     target = Path(out) if out else J.PARAMS_PATH
     atomic_write(target, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
     J.load_params.cache_clear()
+    related = fit_related(qa, items, command=data["command"])
+    atomic_write(target.with_name(cross.RELATED_PATH.name) if out else cross.RELATED_PATH,
+                 json.dumps(related, ensure_ascii=False, indent=1) + "\n")
+    cross.load_related.cache_clear()
+    data["related"] = related
     return data
+
+
+def related_rows(qa, items) -> list[tuple[float, bool]]:
+    """(best related-term sentence similarity, pilot is gold) for every pilot of a dev which-pilots question that
+    only a related term would qualify (`rag.cross`)."""
+    rows = []
+    r = qa.retriever
+    for item in items:
+        if item.type != "cross" or not item.pilots:
+            continue
+        q = normalize(item.question)
+        info = r.analyze(q)
+        if info.shape != "cross" or not info.related_terms:
+            continue
+        cand = np.arange(len(r.index.chunks))
+        ev = r.cross_evidence(info, cand, q if info.lang == "zh" else f"{q} {info.text}")
+        pilot_of = [c.pilot for c in r.index.chunks]
+        strong = {pilot_of[i] for i in np.flatnonzero(ev.strength > 0)}
+        best: dict[str, float] = {}
+        for i in np.flatnonzero(ev.related_sim > -1):
+            p = pilot_of[i]
+            if p not in strong:
+                best[p] = max(best.get(p, -1.0), float(ev.related_sim[i]))
+        gold = set(item.pilots)
+        rows += [(s, p in gold) for p, s in best.items()]
+    return rows
+
+
+def fit_related(qa, items, command: str = "") -> dict:
+    """The similarity bar for related terms: every pilot admitted above it counts +1 when it is a gold pilot and
+    -1 when not; the bar is the middle of the best range (no related pilot admitted when none helps)."""
+    rows = sorted(related_rows(qa, items))
+    sims = np.asarray([s for s, _ in rows])
+    gain = np.asarray([1 if g else -1 for _, g in rows])
+    # admitting every pilot at or above sims[i]: the sum of gain[i:]
+    totals = np.concatenate([np.cumsum(gain[::-1])[::-1], [0]]) if len(rows) else np.zeros(1)
+    best = int(np.argmax(totals[::-1]))  # the highest bar on a tie (fewest admitted)
+    i = len(totals) - 1 - best
+    if i >= len(rows) or totals[i] <= 0:
+        bar = float(sims.max() + 1e-3) if len(rows) else 1.0
+    else:
+        bar = float((sims[i] + sims[i - 1]) / 2) if i > 0 else float(sims[i] - 1e-3)
+    admitted = [g for s, g in rows if s >= bar]
+    return {"min_sim": round(bar, 4), "candidates": len(rows), "gold_candidates": int(sum(g for _, g in rows)),
+            "admitted": len(admitted), "admitted_gold": int(sum(admitted)), "command": command,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

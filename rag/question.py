@@ -20,7 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from . import lexicon
+from . import cross, lexicon
 from .english import from_english
 from .places import province_short, provinces, stem
 from .question_terms import (  # noqa: F401 - qualifiers_in, qualifier_of, segments are re-exported
@@ -97,6 +97,7 @@ class QuestionInfo:
     terms: list[str] = field(default_factory=list)    # content segments (no places, years or question words)
     expansions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # term → the documents' words for it
     key_terms: list[str] = field(default_factory=list)  # cross: alternatives, any of which qualifies a pilot
+    related_terms: list[str] = field(default_factory=list)  # cross: weaker clues, checked by meaning (rag.cross)
     within: str | None = None        # cross: only top sections whose title contains this
     compare_op: str | None = None    # compare: "max" | "min" | None
     unplaced: str = ""               # key with every place span blanked (for the shape and unknown places)
@@ -572,8 +573,10 @@ class QuestionAnalyzer:
             qi.compare_op = "max" if _HIGHER.search(qi.key) else ("min" if _LOWER.search(qi.key) else None)
         if qi.shape == "cross":
             phrases, qi.within = cross_terms(qi)
-            qi.key_terms = [t for p in phrases for t in self.key_terms_of(p)]
-            qi.key_terms = list(dict.fromkeys(qi.key_terms)) or phrases
+            if self.pilot_texts:
+                qi.key_terms, qi.related_terms = cross.choose_terms(phrases, self.pilot_df, len(self.pilot_texts))
+            else:
+                qi.key_terms = phrases
 
     def pilot_df(self, term: str) -> int:
         """In how many pilots' texts a term occurs (the texts are normalised and simplified)."""
@@ -581,37 +584,8 @@ class QuestionAnalyzer:
         return sum(1 for txt in self.pilot_texts.values() if t in txt.lower())
 
     def key_terms_of(self, phrase: str) -> list[str]:
-        """The corpus term a which-pilots phrase is about: the phrase itself when two or more pilots state it;
-        otherwise its most specific part that the documents state ("跟<某类>城市政策沾边" → the rarest part of <某类>), among
-        parts that a quarter of the pilots or fewer state (a word most plans use says nothing about this question)."""
-        if not self.pilot_texts or self.pilot_df(phrase) >= 2:
-            return [phrase]
-        n = max(1, len(self.pilot_texts))
-        frame = lexicon.words("cross_frame.txt") | lexicon.words("question_words.txt")
-        words = [w for w in jieba_tokenizer().lcut(phrase) if w.strip()]
-        found = []  # (end position, start position, term, df)
-        for j in range(len(words), 0, -1):
-            for i in range(j - 1, -1, -1):
-                span = words[i:j]
-                if any(w in frame for w in span):
-                    break
-                term = "".join(span)
-                # a word's dictionary sub-words too (百强 of 百强县), never arbitrary pieces of it (镇合一)
-                subs = [term] + ([x for x in jieba_tokenizer().lcut_for_search(term)
-                                  if x != term and jieba_tokenizer().FREQ.get(x, 0) > 0] if i == j - 1 else [])
-                for t in subs:
-                    if len(t) < 2 or re.fullmatch(r"[\d.%]+", t):
-                        continue
-                    d = self.pilot_df(t)
-                    if 1 <= d <= 0.25 * n:
-                        found.append((j, i, t, d))
-        if not found:
-            return [phrase]
-        # the most specific part two or more pilots state (the fewest pilots; the longer on a tie): measured on
-        # the dev which-pilots questions against "the rightmost part" and "the most pilots" (eval/reports)
-        two = [f for f in found if f[3] >= 2] or found
-        best = min(two, key=lambda f: (f[3], -len(f[2])))
-        return [best[2]]
+        """`rag.cross.key_terms_of` over these documents."""
+        return cross.key_terms_of(phrase, self.pilot_df, len(self.pilot_texts))
 
     # ------------------------------------------------------------------ English
 

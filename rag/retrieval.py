@@ -28,6 +28,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
+from . import cross
 from .chunking import Chunk
 from .question import QuestionAnalyzer, QuestionInfo, normalize
 from .text import norm, to_simplified
@@ -242,7 +243,7 @@ class HybridRetriever(BaseRetriever):
         t2 = time.perf_counter()
         shape = info.shape
         if shape == "cross":
-            passages = self._cross(info, scores, mode)
+            passages = self._cross(info, scores, mode, query)
         elif shape == "count":
             passages = self._count(info) or self._ranked(query, info, scores, mode, k)
         elif shape == "compare":
@@ -452,44 +453,22 @@ class HybridRetriever(BaseRetriever):
                 out.append(self._passage(len(out) + 1, int(idx[0]), 1.0, {"structure": 1.0}))
         return out
 
-    def _cross(self, info: QuestionInfo, scores, mode: str) -> list[Passage]:
-        """Every qualifying pilot's best supporting passage for a "which pilots…" question."""
-        from .store import tokenize
-
+    def _cross(self, info: QuestionInfo, scores, mode: str, query: str) -> list[Passage]:
+        """Every qualifying pilot's best supporting passage for a "which pilots…" question (`rag.cross`)."""
         st = self._st
         cand = self._candidates(info.scope) if info.scope else np.arange(len(self.index.chunks))
         if info.within:
             keep = np.array([info.within in st.top_sections[int(i)] for i in cand], dtype=bool)
             cand = cand[keep] if keep.any() else cand
-        texts = st.norm_texts
         fused, parts = self._fuse(cand, scores, mode)
-        terms = [norm(t).lower() for t in info.key_terms if len(norm(t)) >= 2]
-        if not terms:
+        if not [t for t in info.key_terms if len(norm(t)) >= 2]:
             return self._count(info) if info.scope else []
-        n_pilots = max(1, len(st.pilots))
-        # strength of the lexical evidence: 2 = a key term itself, 1 = its core (棚户区 of 棚户区改造) or, when
-        # nothing contains a term, all its words in any order; 0 = none
-        strength = np.zeros(len(cand), dtype=np.int8)
-        n_pilots = max(1, len(st.pilots))
-
-        def mark(pred, level: int, common_ok: bool) -> None:
-            hit = np.fromiter((pred(texts[int(i)]) for i in cand), dtype=bool, count=len(cand))
-            # a core or word set so common it says nothing about this question does not qualify a pilot
-            if hit.any() and (common_ok or len(np.unique(st.pilot_of[cand[hit]])) <= 0.6 * n_pilots):
-                strength[hit & (strength < level)] = level
-
-        for t in dict.fromkeys(terms):
-            mark(lambda x, t=t: t in x, 2, True)
-        for t in terms:
-            core = _core(t)
-            if core != t:
-                mark(lambda x, c=core: c in x, 1, False)
-        if not strength.any():
-            for t in terms:
-                words = [w for w in dict.fromkeys(tokenize(t)) if len(w) >= 2]
-                words = [w for w in words if not any(w != u and w in u for u in words)]
-                if len(words) >= 2:
-                    mark(lambda x, ws=tuple(words): all(w in x for w in ws), 1, False)
+        ev = self.cross_evidence(info, cand, query)
+        strength = ev.strength.copy()
+        # a related term (rag.cross) names its pilot only through a sentence close enough to the question; below
+        # that bar its passage is still shown, after the qualifying pilots' own, and names no pilot
+        related = (strength == 0) & (ev.related_sim >= cross.load_related().min_sim)
+        strength[related] = 1
         if strength.any():
             keep = strength > 0
         else:
@@ -497,22 +476,44 @@ class HybridRetriever(BaseRetriever):
             keep = fused >= max(fused.max() * 0.8, 0.0) if len(fused) else np.zeros(0, bool)
         sel = np.flatnonzero(keep)
         order = sel[np.lexsort((-fused[sel], -strength[sel]))]  # strongest evidence, then best fused
+        rounds: list[list[int]] = []   # rounds[r]: each qualifying pilot's (r+1)-th passage, best pilots first
         seen: dict[int, int] = {}
-        firsts, seconds = [], []
         for i in order:
             p = int(st.pilot_of[cand[i]])
             c = seen.get(p, 0)
-            if c == 0:
-                firsts.append(i)
-            elif c < self.cross_per_pilot:
-                seconds.append(i)
+            if c < self.cross_per_pilot:
+                if c == len(rounds):
+                    rounds.append([])
+                rounds[c].append(int(i))
             seen[p] = c + 1
+        clues = np.flatnonzero(~keep & (ev.related_sim > -1))
+        clue_firsts: list[int] = []
+        for i in clues[np.argsort(-ev.related_sim[clues], kind="stable")]:
+            p = int(st.pilot_of[cand[i]])
+            if p not in seen:
+                seen[p] = 1
+                clue_firsts.append(int(i))
+        # every qualifying pilot's best passage, then its second (the line a reader checks may be another one),
+        # then the pilots only a related term points to, then the rest round by round
+        ranked = (rounds[0] if rounds else []) + (rounds[1] if len(rounds) > 1 else []) + clue_firsts
+        ranked += [i for r in rounds[2:] for i in r]
         out = []
-        for r, i in enumerate((firsts + seconds)[: self.cross_max], 1):
+        for r, i in enumerate(ranked[: self.cross_max], 1):
             sc = {name: float(v[i]) for name, v in parts.items()}
             sc.update(fused=float(fused[i]), term=float(strength[i]))
+            if ev.related_sim[i] > -1 and not ev.strength[i]:
+                sc["related"] = float(ev.related_sim[i])
             out.append(self._passage(r, int(cand[i]), float(fused[i]) + float(strength[i]), sc))
         return out
+
+    def cross_evidence(self, info: QuestionInfo, cand: np.ndarray, query: str) -> cross.Evidence:
+        """The lexical and related-term evidence of each candidate chunk (`rag.cross.evidence`)."""
+        st = self._st
+        chunks = self.index.chunks
+        qvec = self.embed(query) if info.related_terms and self.embedder is not None else None
+        return cross.evidence(st.norm_texts, cand, st.pilot_of, max(1, len(st.pilots)), info.key_terms,
+                              info.related_terms, lambda i: chunks[i].text, lambda i: chunks[i].id, qvec,
+                              self.sentence_vectors)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -528,17 +529,6 @@ def passage_to_document(p: Passage) -> Document:
             "source": c.source, "rank": p.rank, "score": p.score, "scores": dict(p.scores),
         },
     )
-
-
-def _core(term: str) -> str:
-    """A key term without a generic tail: 棚户区改造 → 棚户区, 物联网技术 → 物联网 (the tails are listed in
-    `data/generic_tails.txt`)."""
-    from . import lexicon
-
-    for tail in sorted(lexicon.words("generic_tails.txt"), key=len, reverse=True):
-        if term.endswith(tail) and len(term) - len(tail) >= 2:
-            return term[: -len(tail)]
-    return term
 
 
 def _lead_years(chunks) -> dict[str, frozenset]:

@@ -183,13 +183,40 @@ def test_cross_question_returns_every_pilot_with_the_term(retriever, built_index
     # every pilot's supporting passage is among them, ranked; the first passages are one per pilot
     firsts = [p.chunk.pilot for p in r.passages[: len(expected)]]
     assert len(set(firsts)) == len(firsts)
-    assert all(term in norm(p.chunk.section + p.chunk.text) for p in r.passages)
+    assert {p.chunk.pilot for p in r.passages if p.scores.get("term", 0) > 0} >= expected
+    for p in r.passages:
+        text = norm(p.chunk.section + p.chunk.text)
+        if "related" in p.scores:  # a weaker clue (a part of the term), never before the qualifying pilots
+            assert any(t in text for t in r.info.related_terms) and p.rank > len(expected)
+        else:
+            assert term in text
+
+
+def test_cross_related_term_reaches_pilots_that_word_it_shorter(retriever, built_index):
+    """A question's compound term (<某类职工>同工同酬) is stated by a few pilots; others state only its core
+    (同工同酬). Those are returned too, marked as reached by the related term."""
+    whole, core = "城镇职工同工同酬", "同工同酬"
+    texts = {}
+    for c in built_index.chunks:
+        texts[c.pilot] = texts.get(c.pilot, "") + norm(c.text)
+    stating = {p for p, t in texts.items() if whole in t}
+    only_core = {p for p, t in texts.items() if core in t and whole not in t}
+    assert len(stating) >= 2 and only_core  # the corpus fact the test stands on
+    r = retriever.retrieve("要求农民工和城镇职工同工同酬的试点有哪些？")
+    assert r.info.key_terms == [whole] and core in r.info.related_terms
+    got = {p.chunk.pilot for p in r.passages[:20]}
+    assert stating | only_core <= got
+    assert all("related" in p.scores for p in r.passages if p.chunk.pilot in only_core)
+    assert all(p.rank < min(q.rank for q in r.passages if q.chunk.pilot in only_core)
+               for p in r.passages if p.chunk.pilot in stating and p.scores.get("term") == 2
+               and p == next(x for x in r.passages if x.chunk.pilot == p.chunk.pilot))
 
 
 def test_cross_within_a_section_kind(retriever, built_index):
     r = retriever.retrieve("在保障措施里提到绿色通道的试点有哪些？")
     assert r.info.within == "保障"
-    assert r.passages and all("保障" in p.chunk.top_section and "绿色通道" in norm(p.chunk.text) for p in r.passages)
+    assert r.passages and all("保障" in p.chunk.top_section for p in r.passages)
+    assert all("绿色通道" in norm(p.chunk.text) for p in r.passages if "related" not in p.scores)
 
 
 def test_count_returns_each_pilots_heading_chunk(retriever, corpus):

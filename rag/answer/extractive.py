@@ -176,6 +176,8 @@ class ExtractiveAnswerer:
         for c in cands:
             by_pi.setdefault(c.pi, []).append(c)
         found: dict[str, tuple[int, str]] = {}
+        related = [norm(t).lower() for t in info.related_terms if norm(t)]
+        used: set[str] = set()  # related terms that named a pilot
         lexical = any(p.scores.get("term", 0) > 0 for p in retrieval.passages)
         docs = _asks_documents(info)
         for pi, p in enumerate(retrieval.passages):
@@ -187,6 +189,9 @@ class ExtractiveAnswerer:
                 if p.scores.get("term", 0) <= 0:
                     continue
                 hits = [c for c in own if any(t in c.n.lower() for t in terms)]
+                if not hits and p.scores.get("related"):  # a related term close in meaning (rag.cross)
+                    hits = [c for c in own if any(t in c.n.lower() for t in related)]
+                    used.update(t for c in hits for t in related if t in c.n.lower())
                 if not hits:  # the term's words apart, or in the item heading: the best-covering sentence
                     hits = sorted(own, key=lambda c: -sum(w in c.n for t in terms for w in _words(t)))[:1]
             else:  # a paraphrase no passage contains: the judgment decides, pilot by pilot
@@ -208,6 +213,10 @@ class ExtractiveAnswerer:
             cits.append(make_citation(i, retrieval.passages[pi].chunk, quote))
             names.append(f"{pilot}[{i}]")
         key = "或".join(f"“{t}”" for t in info.key_terms)
+        if used:
+            shown = [t for t in info.related_terms if norm(t).lower() in used
+                     and not any(norm(t).lower() != u and norm(t).lower() in u for u in used)]
+            key += "（或相近的" + "、".join(f"“{t}”" for t in shown) + "）"
         verb = "提出" if "提出" in info.key else ("涉及" if "涉及" in info.key else "提到")
         where = f"在{info.within}相关部分" if info.within else ""
         text = f"共有{len(found)}个{'文件' if docs else '试点'}{where}{verb}{key}：{'、'.join(names)}。"

@@ -1,0 +1,198 @@
+"""Which-pilots questions ("哪些试点提到X？"): the terms they look for, and the evidence that qualifies a pilot.
+
+The question analysis (`rag.question`) finds the phrases the user typed (`question_terms.cross_terms`); here
+they become
+- **key terms**: what the documents state verbatim — a phrase two or more pilots state, an alternative of a
+  list that any pilot states, or else the most specific part of the phrase the documents state. A chunk that
+  contains a key term qualifies its pilot.
+- **related terms**: a part of a key term that more pilots state (同工同酬 of <某类职工>同工同酬, 大部门制 of
+  大部门制改革), and the other parts of a phrase nobody states. A related term is a weaker clue — 清单 is part
+  of 负面清单 but says nothing of it — so it qualifies a pilot only through a sentence close in meaning to the
+  question (the question vector against the sentence vectors the index stored). The bar is fitted on the dev
+  which-pilots questions by `pilotqa fit` (`rag.fitting.fit_related`) and kept in `data/cross_related.json`.
+
+Nothing here imports the retriever: `evidence()` takes the arrays it needs, so retrieval and fitting share it.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from . import lexicon
+from .text import candidate_sentences, jieba_tokenizer, norm
+
+RELATED_PATH = Path(__file__).resolve().parent / "data" / "cross_related.json"
+_COMMON = 0.25   # a part stated by more than this share of the pilots says nothing about one question
+
+
+def _frame() -> frozenset[str]:
+    return frozenset(lexicon.words("cross_frame.txt") | lexicon.words("question_words.txt"))
+
+
+# --------------------------------------------------------------------------- terms
+
+
+def strip_frame(phrase: str, df: Callable[[str], int]) -> str:
+    """jieba may glue a framing character to the term (搞园|镇|合一): when no document states the phrase but one
+    states it without a leading or trailing framing word, that word goes."""
+    if df(phrase) > 0:
+        return phrase
+    for w in sorted(_frame(), key=len, reverse=True):
+        if phrase.startswith(w) and len(phrase) - len(w) >= 2 and df(phrase[len(w):]) > 0:
+            return phrase[len(w):]
+        if phrase.endswith(w) and len(phrase) - len(w) >= 2 and df(phrase[: -len(w)]) > 0:
+            return phrase[: -len(w)]
+    return phrase
+
+
+def parts(phrase: str, df: Callable[[str], int], n: int) -> list[tuple[int, int, str, int]]:
+    """The parts of a phrase the documents state and few pilots do: (end, start, part, pilots) for every run of
+    jieba words without a framing word, and a single word's dictionary sub-words (百强 of 百强县), never arbitrary
+    pieces of a word (镇合一)."""
+    frame = _frame()
+    tok = jieba_tokenizer()
+    words = [w for w in tok.lcut(phrase) if w.strip()]
+    found = []
+    for j in range(len(words), 0, -1):
+        for i in range(j - 1, -1, -1):
+            span = words[i:j]
+            if any(w in frame for w in span):
+                break
+            term = "".join(span)
+            subs = [term] + ([x for x in tok.lcut_for_search(term) if x != term and tok.FREQ.get(x, 0) > 0]
+                             if i == j - 1 else [])
+            for t in subs:
+                if len(t) < 2 or re.fullmatch(r"[\d.%]+", t):
+                    continue
+                d = df(t)
+                if 1 <= d <= _COMMON * n:
+                    found.append((j, i, t, d))
+    return found
+
+
+def key_terms_of(phrase: str, df: Callable[[str], int], n: int) -> list[str]:
+    """The corpus terms a which-pilots phrase is about: the phrase itself when two or more pilots state it;
+    otherwise (the phrase, when one pilot states it, and) its most specific part that two or more pilots state
+    (the fewest pilots; the longer on a tie) — measured on the dev which-pilots questions against "the rightmost
+    part" and "the most pilots"."""
+    d = df(phrase)
+    if n <= 0 or d >= 2:
+        return [phrase]
+    found = parts(phrase, df, n)
+    if not found:
+        return [phrase]
+    two = [f for f in found if f[3] >= 2] or found
+    best = min(two, key=lambda f: (f[3], -len(f[2])))
+    return [phrase, best[2]] if d == 1 and best[2] != phrase else [best[2]]
+
+
+def choose_terms(phrases: list[str], df: Callable[[str], int], n: int) -> tuple[list[str], list[str]]:
+    """(key terms, related terms) of a which-pilots question's phrases (see the module docstring)."""
+    phrases = list(dict.fromkeys(strip_frame(p, df) for p in phrases))
+    stated = [p for p in phrases if df(p) >= 1]
+    if len(phrases) > 1 and stated:
+        # alternatives the documents state are the terms; one nobody states describes them ("这类…管理")
+        keys = [t for p in stated for t in key_terms_of(p, df, n)]
+    else:
+        keys = [t for p in phrases for t in key_terms_of(p, df, n)]
+    keys = list(dict.fromkeys(keys)) or phrases
+    generic = lexicon.words("cross_generic.txt")
+    related: list[str] = []
+    for p in phrases:
+        if p not in keys and df(p) == 0:
+            related += [f[2] for f in parts(p, df, n)]
+    for t in keys:
+        d = df(t)
+        related += [f[2] for f in parts(t, df, n) if f[3] > d]
+    keep = []
+    for r in dict.fromkeys(related):
+        if r in keys or r in generic or any(r in k and df(r) <= df(k) for k in keys):
+            continue
+        keep.append(r)
+    return keys, keep
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+@dataclass(frozen=True)
+class RelatedParams:
+    min_sim: float          # a related term's sentence must be at least this close to the question
+    source: str = ""
+
+
+@lru_cache(maxsize=4)
+def load_related(path: str | None = None) -> RelatedParams:
+    """The fitted bar; without the file, related terms qualify nothing (key terms only, as before)."""
+    p = Path(path) if path else RELATED_PATH
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+        return RelatedParams(float(d["min_sim"]), str(d.get("command", "")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return RelatedParams(float("inf"))
+
+
+def core(term: str) -> str:
+    """A key term without a generic tail: 棚户区改造 → 棚户区, 物联网技术 → 物联网 (the tails are listed in
+    `data/generic_tails.txt`)."""
+    for tail in sorted(lexicon.words("generic_tails.txt"), key=len, reverse=True):
+        if term.endswith(tail) and len(term) - len(tail) >= 2:
+            return term[: -len(tail)]
+    return term
+
+
+@dataclass
+class Evidence:
+    """Per candidate chunk: 2 = a key term, 1 = its core or all its words, 0 = none; and for chunks with none,
+    the best similarity of a sentence holding a related term (-1 = no such sentence)."""
+
+    strength: np.ndarray
+    related_sim: np.ndarray
+
+
+def evidence(texts: list[str], cand: np.ndarray, pilot_of: np.ndarray, n_pilots: int, key_terms: list[str],
+             related_terms: list[str], chunk_text: Callable[[int], str], chunk_id: Callable[[int], str],
+             qvec: np.ndarray | None, sentence_vectors: Callable[[list[str]], dict]) -> Evidence:
+    from .store import tokenize
+
+    terms = [norm(t).lower() for t in key_terms if len(norm(t)) >= 2]
+    strength = np.zeros(len(cand), dtype=np.int8)
+
+    def mark(pred, level: int, common_ok: bool) -> None:
+        hit = np.fromiter((pred(texts[int(i)]) for i in cand), dtype=bool, count=len(cand))
+        # a core or word set so common it says nothing about this question does not qualify a pilot
+        if hit.any() and (common_ok or len(np.unique(pilot_of[cand[hit]])) <= 0.6 * n_pilots):
+            strength[hit & (strength < level)] = level
+
+    for t in dict.fromkeys(terms):
+        mark(lambda x, t=t: t in x, 2, True)
+    for t in terms:
+        c = core(t)
+        if c != t:
+            mark(lambda x, c=c: c in x, 1, False)
+    if not strength.any():
+        for t in terms:
+            words = [w for w in dict.fromkeys(tokenize(t)) if len(w) >= 2]
+            words = [w for w in words if not any(w != u and w in u for u in words)]
+            if len(words) >= 2:
+                mark(lambda x, ws=tuple(words): all(w in x for w in ws), 1, False)
+    sims = np.full(len(cand), -1.0, dtype=np.float32)
+    rel = [norm(t).lower() for t in related_terms if len(norm(t)) >= 2]
+    if rel and qvec is not None:
+        todo = [j for j, i in enumerate(cand) if strength[j] == 0 and any(r in texts[int(i)] for r in rel)]
+        vecs = sentence_vectors([chunk_id(int(cand[j])) for j in todo]) if todo else {}
+        for j in todo:
+            cid = chunk_id(int(cand[j]))
+            v = vecs.get(cid)
+            if v is None:
+                continue
+            for s, sent in enumerate(candidate_sentences(chunk_text(int(cand[j])))):
+                if s < len(v) and any(r in norm(sent).lower() for r in rel):
+                    sims[j] = max(sims[j], float(v[s] @ qvec))
+    return Evidence(strength, sims)
