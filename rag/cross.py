@@ -29,6 +29,7 @@ from .text import candidate_sentences, jieba_tokenizer, norm
 
 RELATED_PATH = Path(__file__).resolve().parent / "data" / "cross_related.json"
 _COMMON = 0.25   # a part stated by more than this share of the pilots says nothing about one question
+_UNIVERSAL = 0.8  # a phrase stated by more than this share is no alternative beside others
 
 
 def _frame() -> frozenset[str]:
@@ -89,16 +90,25 @@ def key_terms_of(phrase: str, df: Callable[[str], int], n: int) -> list[str]:
         return [phrase]
     two = [f for f in found if f[3] >= 2] or found
     best = min(two, key=lambda f: (f[3], -len(f[2])))
-    return [phrase, best[2]] if d == 1 and best[2] != phrase else [best[2]]
+    return [phrase] if d == 1 else [best[2]]
 
 
-def choose_terms(phrases: list[str], df: Callable[[str], int], n: int) -> tuple[list[str], list[str]]:
-    """(key terms, related terms) of a which-pilots question's phrases (see the module docstring)."""
+def choose_terms(phrases: list[str], df: Callable[[str], int], n: int,
+                 kinds: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(key terms, related terms) of a which-pilots question's phrases (see the module docstring); `kinds` are
+    phrases that only describe the kind of thing asked ("A、B这类<kind>"): related terms, unless nothing else is
+    asked."""
+    kinds = [strip_frame(k, df) for k in (kinds or [])]
+    if not phrases:
+        phrases, kinds = kinds, []
     phrases = list(dict.fromkeys(strip_frame(p, df) for p in phrases))
+    # a word nearly every plan uses (融资, 改革) names no group of pilots: not an alternative beside others
+    phrases = [p for p in phrases if df(p) <= _UNIVERSAL * n] or phrases
     stated = [p for p in phrases if df(p) >= 1]
     if len(phrases) > 1 and stated:
-        # alternatives the documents state are the terms; one nobody states describes them ("这类…管理")
-        keys = [t for p in stated for t in key_terms_of(p, df, n)]
+        # alternatives the documents state are the terms; one nobody states is a term with words around it
+        # (引入<术语>): its most specific stated part, as for a single phrase
+        keys = [t for p in phrases for t in key_terms_of(p, df, n) if df(t) >= 1]
     else:
         keys = [t for p in phrases for t in key_terms_of(p, df, n)]
     keys = list(dict.fromkeys(keys)) or phrases
@@ -107,6 +117,8 @@ def choose_terms(phrases: list[str], df: Callable[[str], int], n: int) -> tuple[
     for p in phrases:
         if p not in keys and df(p) == 0:
             related += [f[2] for f in parts(p, df, n)]
+    for k in kinds:
+        related += ([k] if 1 <= df(k) <= _COMMON * n else []) + [f[2] for f in parts(k, df, n)]
     for t in keys:
         d = df(t)
         related += [f[2] for f in parts(t, df, n) if f[3] > d]

@@ -7,8 +7,8 @@ all). Unanswerable questions give only negatives, which is how the model learns 
 
 A logistic regression (Newton's method with a small L2 penalty on standardised features) gives the weights.
 The refusal threshold is then chosen on the same questions: the probability above which the best sentence is
-given as the answer, maximising right answers plus right refusals (the middle of the best range, so that it
-does not sit on the edge of one question).
+given as the answer, maximising right answers plus right refusals (on a tie, the lowest such threshold: see
+`choose_threshold`).
 
 The blind test split is never fitted on: a gold file named like a test split is refused.
 """
@@ -109,11 +109,12 @@ def choose_threshold(rows: Rows, params: J.Params) -> tuple[float, dict]:
         scores.append(int(right.sum()))
     scores = np.asarray(scores)
     top = np.flatnonzero(scores == scores.max())
-    # the middle of the best run of thresholds (between neighbouring question probabilities)
-    lo_t, hi_t = grid[top[0]], grid[top[-1]]
-    nxt = grid[top[-1] + 1] if top[-1] + 1 < len(grid) else 1.0
-    prv = grid[top[0] - 1] if top[0] > 0 else 0.0
-    t = float((max(lo_t, (prv + lo_t) / 2) + min(hi_t, (hi_t + nxt) / 2)) / 2) if len(top) else 0.5
+    # the low edge of the best range: thresholds within it trade a wrong refusal for a right one, and a wrong
+    # refusal hides an answer the passage holds (the failure new users met first), so ties go to answering;
+    # halfway to the next lower question's probability, so that the bar does not sit on one question
+    lo_t = grid[top[0]] if len(top) else 0.5
+    prv = grid[top[0] - 1] if len(top) and top[0] > 0 else 0.0
+    t = float((prv + lo_t) / 2) if len(top) else 0.5
     answered = best_p >= t
     stats = {
         "questions": int(rows.n_questions),

@@ -24,8 +24,8 @@ from . import cross, lexicon
 from .english import from_english
 from .places import province_short, provinces, stem
 from .question_terms import (  # noqa: F401 - qualifiers_in, qualifier_of, segments are re-exported
-    _CROSS, _QUOTED, _content_left, _fills_a_slot, _is_word, cross_terms, measure_patterns, qualifier_of,
-    qualifiers_in, segments)
+    _CROSS, _QUOTED, _content_left, _fills_a_slot, _is_word, cross_terms, measure_patterns, period_of, qualifier_of,
+    qualifiers_in, segments, without_period)
 from .text import jieba_pos_tokenizer, jieba_tokenizer, norm, to_simplified
 
 SHAPES = ("single", "cross", "overview", "count", "compare")
@@ -48,12 +48,14 @@ _ITEM_COUNT = re.compile(r"(多少|几)(项|条|个方面|大类|大项|大块|�
 _OVERVIEW = re.compile(r"介绍|概况|概述|概括|总体情况|主要内容|大致内容|(讲|说|写)了?(些|哪些|哪几块)?(什么|内容)|有哪些内容"
                        r"|方案要点是什么|试点方案(是什么|怎么样)|(干|做)(些)?什么|总体安排|简介|简要说明|简单说说|说说|讲讲"
                        r"|包括哪(些|几)(部分|方面|块)|哪几块|哪几部分|分(成)?哪几|overview")
+_WHO_DOES = re.compile(r"的(?:都)?(?:有|是)(?:哪些|哪几个)[？?。]?$")
 _COMPARE = re.compile(r"分别|对比|比较|相比|比一比|哪个(更|最)|谁(更|最)|和.{1,12}比|与.{1,12}比|跟.{1,12}比|差距|区别|异同")
-_HIGHER = re.compile(r"(更|最|比较)(高|多|大|快|强|领先)")
-_LOWER = re.compile(r"(更|最|比较)(低|少|小|慢|弱)")
+_HIGHER = re.compile(r"(更|最|比较)(高|多|大|快|强|领先)|(谁|哪个|哪一个)的?[\u4e00-\u9fff]{0,10}?(高|多|大|快|强)[一些点]?(?:[？?。，,]|$)")
+_LOWER = re.compile(r"(更|最|比较)(低|少|小|慢|弱)|(谁|哪个|哪一个)的?[\u4e00-\u9fff]{0,10}?(低|少|小|慢|弱)[一些点]?(?:[？?。，,]|$)")
 _ASKS_PERCENT = re.compile(r"率|比例|比重|占比|百分|几成")
 _ASKS_NUMBER = re.compile(r"多少|(?<!哪)几[个家位项条批所座倍年万千百亿人户]|多大|多长|多远|多高|多宽|多重|规模|体量|第几|几成|增速|数量")
-_ASKS_PERSON = re.compile(r"谁|一把手|负责人|牵头|组长|挂帅|领导是")
+# "谁的面积大" / "谁更高" compare, they ask no person
+_ASKS_PERSON = re.compile(r"谁(?![的更最高低多少大小快慢强弱])|一把手|负责人|牵头|组长|挂帅|领导是")
 _ASKS_PLACE = re.compile(r"哪个(镇|县|区|市|地方|乡|村|街道|部门|单位|园区)|哪里|哪儿|在哪|什么地方|何处|跟哪|与哪|和哪")
 _ASKS_NAME = re.compile(r"叫什么|什么名字|名称是|称为什么|什么(模式|机制|理念|口号|平台|工程|战略|思路|品牌|称号|定位)|指的?是什么")
 _ASKS_LIST = re.compile(r"哪些|哪几|哪两|哪三|哪四|哪五|分别|包括|有什么|都有")
@@ -91,6 +93,7 @@ class QuestionInfo:
     unknown_place: str | None = None                  # a place named that no document covers
     resolved_by: str = ""            # "name" | "parent" | "province" | "description" | "explicit" | "document"
     years: list[str] = field(default_factory=list)
+    period: str | None = None        # no year named: "base" (基期, 现在…) or "target" (到时候…) of the plan
     qualifier: str | None = None     # 户籍 / 常住 …
     measure: str | None = None       # 森林覆盖率, 面积 …
     answer_type: str = "fact"        # "number" | "percent" | "person" | "list" | "fact"
@@ -126,6 +129,21 @@ def is_english(text: str) -> bool:
     return bool(letters) and latin / len(letters) > 0.6
 
 
+def _title_words(pilot_texts: dict[str, str]) -> frozenset[str]:
+    """The jieba words of the title every plan shares (…国家新型城镇化综合试点工作方案要点): the longest run of
+    characters that opens every pilot's text, derived from the corpus."""
+    heads = [t[:80] for t in pilot_texts.values() if t.strip()]
+    if len(heads) < 2:
+        return frozenset()
+    first, best = heads[0], ""
+    for i in range(len(first)):
+        for j in range(len(first), i + max(len(best), 5), -1):
+            if all(first[i:j] in h for h in heads[1:]):
+                best = first[i:j]
+                break
+    return frozenset(w for w in jieba_tokenizer().lcut(best) if len(w) >= 2)
+
+
 class QuestionAnalyzer:
     """Analyses questions against one corpus's gazetteer (`rag.places.gazetteer`)."""
 
@@ -136,6 +154,7 @@ class QuestionAnalyzer:
         self.pilot_info = {p: info.get(p, {}) for p in self.aliases}
         self.pilot_texts = pilot_texts or {}
         self.flat_texts = {p: _FLAT.sub("", t) for p, t in self.pilot_texts.items()}  # for description matching
+        self.title_words = _title_words(self.pilot_texts)
         table: dict[str, list[str]] = {}
         for pilot, names in self.aliases.items():
             for a in [pilot, *names]:
@@ -194,6 +213,7 @@ class QuestionAnalyzer:
                 masked[k] = "，"
         qi.unplaced = "".join(masked)
         qi.years = list(dict.fromkeys(_YEAR.findall(key)))
+        qi.period = None if qi.years else period_of(key)
         qi.shape = self._shape(key, qi)
         self._describe = describe
         self._resolve(qi, explicit=pilot)
@@ -224,7 +244,8 @@ class QuestionAnalyzer:
 
     def _asks_more_than_overview(self, qi: QuestionInfo) -> bool:
         rest = "".join(qi.terms)
-        for w in sorted(lexicon.words("overview_words.txt"), key=len, reverse=True):
+        # the framing words, and the words of the plans' own title (…新型城镇化综合试点工作方案要点)
+        for w in sorted(lexicon.words("overview_words.txt") | self.title_words, key=len, reverse=True):
             rest = rest.replace(w, "")
         rest = _OVERVIEW.sub("", rest)
         return len(re.sub(r"[的了是些么啥]", "", rest)) >= 2
@@ -519,6 +540,8 @@ class QuestionAnalyzer:
 
     def _shape(self, q: str, qi: QuestionInfo) -> str:
         named = {p for s in qi.places if s.kind == "pilot" for p in s.pilots}
+        if not named and _WHO_DOES.search(q):
+            return "cross"  # "…建立X机制的有哪些？": the ones doing it, i.e. pilots
         if _COUNT.search(q) and len(named) <= 1 and not _content_left(qi.unplaced, _COUNT):
             return "count"
         if _ITEM_COUNT.search(q) and len(named) == 1 and not _OVERVIEW.search(q):
@@ -550,7 +573,7 @@ class QuestionAnalyzer:
         for t in sorted(qi.terms, key=len, reverse=True):
             m = up_to_head.match(t)  # <qualifier+measure>目标 → <qualifier+measure>
             if m and len(m.group(1)) >= 2:
-                qi.measure = m.group(1)
+                qi.measure = without_period(m.group(1))
                 break
         # the qualifier the measure carries (户籍人口城镇化率); 口岸城市 elsewhere in the question is no qualifier
         qi.qualifier = (qualifier_of(qi.measure) if qi.measure else None) or qualifier_of(qi.content or qi.key)
@@ -572,11 +595,12 @@ class QuestionAnalyzer:
         if qi.shape == "compare":
             qi.compare_op = "max" if _HIGHER.search(qi.key) else ("min" if _LOWER.search(qi.key) else None)
         if qi.shape == "cross":
-            phrases, qi.within = cross_terms(qi)
+            phrases, qi.within, kinds = cross_terms(qi)
             if self.pilot_texts:
-                qi.key_terms, qi.related_terms = cross.choose_terms(phrases, self.pilot_df, len(self.pilot_texts))
+                qi.key_terms, qi.related_terms = cross.choose_terms(phrases, self.pilot_df, len(self.pilot_texts),
+                                                                    kinds)
             else:
-                qi.key_terms = phrases
+                qi.key_terms = phrases or kinds
 
     def pilot_df(self, term: str) -> int:
         """In how many pilots' texts a term occurs (the texts are normalised and simplified)."""

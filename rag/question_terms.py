@@ -105,9 +105,17 @@ def segments(q: str, extra_stop: frozenset[str] = frozenset()) -> list[str]:
     return [s for s in segs if len(s) >= 2 or re.search(r"\d", s)]
 
 
-def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None]:
-    """The terms a "which pilots…" question looks for, as alternatives (any qualifies a pilot), and the
-    section kind it is limited to ("在保障措施里…" → 保障)."""
+_EXAMPLE = re.compile(r"^(?:比如说?|例如|譬如|诸如|像是|像|包括|也就是|即)")
+_SOME_KIND = re.compile(r"某种|某类|某些|某个|某一类?")
+# "A、B这类C": what follows the marker names the kind the alternatives belong to, not an alternative itself
+_KIND = re.compile(r"这类|这种|那种|这一类|一类|之类的?|这些|那些|这样的?|等等")
+_ALIAS = re.compile(r"^(?:或者叫|或称|也叫|又叫|又称|简称|全称|即|也就是|包括|含)")
+
+
+def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None, list[str]]:
+    """The terms a "which pilots…" question looks for, as alternatives (any qualifies a pilot); the section kind
+    it is limited to ("在保障措施里…" → 保障); and the phrases that only describe the kind of thing asked (the
+    words after "这类", a parenthesis that explains rather than names), which `rag.cross` uses as weaker clues."""
     q = qi.unplaced
     within = None
     m = _WITHIN_RX.search(q)
@@ -116,23 +124,82 @@ def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None]:
         q = q[:m.start()] + "|" + q[m.end():]
     quoted = [norm(t) for t in _QUOTED.findall(qi.text) if len(norm(t)) >= 2]
     q = _QUOTED.sub("|", q)
+    # a parenthesis names the term another way ("公租房（公共租赁住房）", "（或者叫…）") or explains it
+    named, explained = [], []
+    for inner in re.findall(r"[（(]([^）)]*)[）)]", q):
+        inner = inner.strip()
+        (named if _ALIAS.match(inner) or not _frame_led(inner) else explained).append(_ALIAS.sub("", inner))
     body = re.sub(r"[（(][^）)]*[）)]", "", q)
     body = _CROSS.sub("|", body)
+    body = _SOME_KIND.sub("", body)
     frame = lexicon.words("cross_frame.txt") | lexicon.words("question_words.txt")
     pieces: list[str] = []
-    for part in re.split(r"[|，,。？?！!：:；;\s]+", body):
-        if quoted and not _ALTERNATIVES.search(part) and not part.startswith(("或", "、")):
-            continue  # "…上强调“<术语>”": the quoted term is what is asked; the rest frames it
+    kinds: list[str] = []
+
+    def add(part: str, into: list[str]) -> None:
+        part = _EXAMPLE.sub("", part)
         for alt in _ALTERNATIVES.split(part):
             # jieba words, with framing words (提到, 要搞, 之类…) dropped from both ends: 要搞海绵城市 → 海绵城市
-            toks = [t for t in jieba_tokenizer().lcut(alt) if t.strip()]
+            toks = [t for t in jieba_tokenizer().lcut(_EXAMPLE.sub("", alt)) if t.strip()]
             while toks and toks[0] in frame:
                 toks.pop(0)
             while toks and toks[-1] in frame:
                 toks.pop()
             t = "".join(toks)
             if len(t) >= 2 and t not in frame:
-                pieces.append(t)
+                into.append(t)
+
+    for part in re.split(r"[|，,。？?！!：:；;\s]+", body):
+        if quoted and not _ALTERNATIVES.search(part) and not part.startswith(("或", "、")):
+            continue  # "…上强调“<术语>”": the quoted term is what is asked; the rest frames it
+        head, *rest = _KIND.split(part)
+        add(head, pieces)
+        for r in rest:
+            add(r, kinds)
+    for inner in named:
+        add(inner, pieces)
+    for inner in explained:
+        add(inner, kinds)
     generic = lexicon.words("cross_generic.txt")
     pieces = [p for p in dict.fromkeys(quoted + pieces) if p not in generic]
-    return pieces, within
+    kinds = [k for k in dict.fromkeys(kinds) if k not in generic and k not in pieces]
+    return pieces, within, kinds
+
+
+def _frame_led(text: str) -> bool:
+    """Does some alternative of `text` start with a framing word (做评估, 搞治理…)? Then it explains."""
+    frame = lexicon.words("cross_frame.txt")
+    for alt in _ALTERNATIVES.split(text):
+        toks = [t for t in jieba_tokenizer().lcut(alt) if t.strip()]
+        if toks and toks[0] in frame:
+            return True
+    return False
+
+
+def period_of(text: str) -> str | None:
+    """"base" when the question asks for the plan's base year without naming it (基期, 现在…), "target" for its
+    target year (到时候, 届时…), else None (`data/period_words.txt`)."""
+    for label, *words in lexicon.groups("period_words.txt"):
+        if label == "base" and _PLANNED.search(text):
+            continue  # "现在定的目标是多少": the plan's target, asked as of now
+        for w in words:
+            # 现在 of 体现在/表现在 is no time word
+            if re.search(r"(?<![体表实呈展])" + re.escape(w), text):
+                return label
+    return None
+
+
+_PLANNED = re.compile(r"目标|规划|计划|力争|预计|将来|未来|预期")
+
+
+def without_period(measure: str) -> str:
+    """A measure without the time words before it (基期户籍人口城镇化率 → 户籍人口城镇化率)."""
+    words = sorted((w for _, *ws in lexicon.groups("period_words.txt") for w in ws), key=len, reverse=True)
+    changed = True
+    while changed:
+        changed = False
+        for w in words:
+            if measure.startswith(w) and len(measure) > len(w) + 1:
+                measure, changed = measure[len(w):].lstrip("的"), True
+    return measure
+

@@ -296,7 +296,7 @@ def test_compare_rows_with_a_pilot_lacking_the_figure(qa, pilot_texts):
 def test_compare_which_is_larger(qa):
     ans = qa.ask("房山区和东丽区哪个面积更大？")
     assert [r.value for r in ans.rows] == [1990.0, 478.8]
-    assert ans.text.splitlines()[-1] == f"比较：{FANGSHAN}（1990）高于天津市东丽区（478.8）。"
+    assert ans.text.splitlines()[-1] == f"比较：{FANGSHAN}（1990）大于天津市东丽区（478.8）。"
     assert [r.start_line for r in ans.rows] == [79, 143]
 
 

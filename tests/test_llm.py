@@ -338,7 +338,7 @@ def test_shapes_with_a_structure_are_answered_extractively(server, qa):
     before = len(server.requests)
     ans = llm(server).answer(q, qa.retriever.retrieve(q))
     assert len(server.requests) == before and ans.answerer == "llm" and ans.shape == "compare"
-    assert "高于" in ans.text
+    assert "大于" in ans.text
 
 
 # ------------------------------------------------------------------------------------------- local model

@@ -46,7 +46,7 @@ def _llm_factory(config) -> Answerer:
     raise LLMError("未配置大模型：请设置 PILOTQA_LLM_BASE_URL 和 PILOTQA_LLM_MODEL（或 --llm-local）。")
 
 
-register_answerer("extractive", lambda config: ExtractiveAnswerer())
+register_answerer("extractive", lambda config: ExtractiveAnswerer(cited_first=config.cited_first))
 register_answerer("llm", _llm_factory)
 
 __all__ = [

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from functools import lru_cache
 from typing import Callable, Iterator
 
@@ -60,8 +61,10 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, max_sentences: int = 3, params: J.Params | None = None, params_path: str | None = None):
+    def __init__(self, max_sentences: int = 3, params: J.Params | None = None, params_path: str | None = None,
+                 cited_first: bool = True):
         self.max_sentences = int(max_sentences)
+        self.cited_first = bool(cited_first)
         self.params = params or J.load_params(params_path)
         # one method per shape (registered, not an if/elif chain)
         self.shapes: dict[str, Callable[[QuestionInfo, object, list[J.Candidate]], Answer]] = {
@@ -308,12 +311,12 @@ class ExtractiveAnswerer:
         rows: list[Row] = []
         cits: list[Citation] = []
         numbers: dict[int, int] = {}
+        picks = _like_with_like(info, {p: self._pick(cands, pilot=p, retrieval=retrieval) for p in info.pilots})
         for pilot in info.pilots:
-            chosen = self._pick(cands, pilot=pilot, retrieval=retrieval)
-            if not chosen:
+            c = picks.get(pilot)
+            if c is None:
                 rows.append(Row(pilot=pilot, answer=None))
                 continue
-            c = chosen[0]
             quote = self._window(info, c)
             n = numbers.get(c.pi, len(numbers) + 1)
             cit = make_citation(n, retrieval.passages[c.pi].chunk, quote)
@@ -364,10 +367,49 @@ class ExtractiveAnswerer:
         return self._make(info, retrieval, text, False, cits)
 
     def _make(self, info: QuestionInfo, retrieval, text: str, answerable: bool, cits: list[Citation]) -> Answer:
+        passages = list(retrieval.passages)
+        if answerable and self.cited_first:
+            passages = cited_first(passages, cits)
         return Answer(question=info.raw or retrieval.question, text=text, answerable=answerable, citations=cits,
-                      passages=list(retrieval.passages), timings_ms={}, grounded=True, notice=None,
+                      passages=passages, timings_ms={}, grounded=True, notice=None,
                       pilots=list(info.pilots), answerer=self.name, is_cross=info.shape == "cross",
                       shape=info.shape)
+
+
+def _period(c: J.Candidate) -> str | None:
+    return ("target" if any(int(y) > 2015 for y in c.years) else "base") if c.years else None
+
+
+def _like_with_like(info: QuestionInfo, chosen: dict[str, list[J.Candidate]]) -> dict[str, J.Candidate]:
+    """One sentence per compared pilot. A figure asked with no year compares like with like: where a pilot's
+    best sentence is of the other period (a target beside base-year figures), its best sentence of the period
+    most pilots' sentences state."""
+    best = {p: cs[0] for p, cs in chosen.items() if cs}
+    if info.years or info.period or not info.asks_figure or len(best) < 2:
+        return best
+    votes: dict[str | None, tuple[int, float]] = {}
+    for cs in chosen.values():
+        for kind in {_period(c) for c in cs}:
+            n, p = votes.get(kind, (0, 0.0))
+            votes[kind] = (n + 1, p + max(c.p for c in cs if _period(c) == kind))
+    kind = max(votes, key=lambda k: votes[k]) if votes else None
+    if kind is None:  # most compared sentences state no year: nothing to align
+        return best
+    for pilot, cs in chosen.items():
+        same = [c for c in cs if _period(c) == kind]
+        if same and _period(cs[0]) not in (None, kind):  # a target beside base-year figures, or the reverse
+            best[pilot] = same[0]
+    return best
+
+
+def cited_first(passages: list, cits: list[Citation]) -> list:
+    """The passages an answer quotes, in the order it quotes them, then the others in retrieval order, ranks
+    renumbered: the judgment read every sentence of the passages, so the first source listed is the one that
+    answers (on the dev splits the first passage holds the evidence 0.970 of the time, 0.929 in retrieval order)."""
+    cited = list(dict.fromkeys(c.chunk_id for c in cits))
+    pos = {cid: i for i, cid in enumerate(cited)}
+    order = sorted(range(len(passages)), key=lambda i: (pos.get(passages[i].chunk.id, len(pos)), i))
+    return [replace(passages[i], rank=r) for r, i in enumerate(order, 1)]
 
 
 def _opening(sentence: str, max_len: int = 90) -> str:
@@ -387,7 +429,7 @@ def analysis_of(question: str, retrieval) -> QuestionInfo:
         info.unknown_place = retrieval.unknown_place
     if retrieval.is_cross and info.shape != "cross":
         info.shape = "cross"
-        info.key_terms, info.within = cross_terms(info)
+        info.key_terms, info.within, _ = cross_terms(info)
     return info
 
 
@@ -398,19 +440,31 @@ def _words(term: str) -> list[str]:
 
 
 def _value(quote: str, info: QuestionInfo) -> float | None:
-    """The figure a quote states for the question's measure (the first number after it, else the first
-    number that is not a year)."""
+    """The figure a quote states for the question's measure: the first number after the measure's name (else
+    after the quote's start) written as the measure is — a percentage for a rate, a unit of the measure
+    (`data/measure_units.tsv`) for an area or a population — else the first number that is not a year."""
     n = norm(quote)
     start = 0
     for key in (info.measure, (info.measure or "")[-3:]):
         if key and norm(key) in n:
             start = n.index(norm(key))
             break
+    head = J.measure_head(norm(info.measure)) if info.measure else None
+    units = lexicon.table("measure_units.tsv").get(head or "", ())
+    pct = info.answer_type == "percent"
+    fallback = None
     for m in _NUM_UNIT.finditer(n, start):
         if re.fullmatch(r"(19|20)\d{2}", m.group(1)) and not m.group(2):
             continue
-        return float(m.group(1))
-    return None
+        after = n[m.end(1):m.end(1) + 6]
+        if (pct and after.lstrip().startswith(("%", "％"))) or (units and any(after.lstrip().lstrip("万亿千百").startswith(u)
+                                                                             for u in units)):
+            return float(m.group(1))
+        if fallback is None:
+            fallback = float(m.group(1))
+        if not (pct or units):
+            break
+    return fallback
 
 
 def _verdict(rows: list[Row], info: QuestionInfo) -> str:
@@ -424,7 +478,8 @@ def _verdict(rows: list[Row], info: QuestionInfo) -> str:
         return f"比较：{hi.pilot}与{lo.pilot}相同。"
     top = hi if info.compare_op == "max" else lo
     other = [r for r in valued if r is not top]
-    rel = "高于" if info.compare_op == "max" else "低于"
+    rate = info.answer_type == "percent"  # a rate is higher or lower; an area, a population or a sum larger
+    rel = ("高于" if rate else "大于") if info.compare_op == "max" else ("低于" if rate else "小于")
     return f"比较：{top.pilot}（{_fmt(top.value)}）{rel}" + "、".join(f"{r.pilot}（{_fmt(r.value)}）" for r in other) + "。"
 
 

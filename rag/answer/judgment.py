@@ -24,11 +24,11 @@ import numpy as np
 
 from .. import lexicon
 from ..question import QuestionInfo, qualifiers_in
-from ..text import bigrams, candidate_sentences, has_figure, has_percent, norm, years_in
+from ..text import bigrams, candidate_sentences, has_figure, has_percent, jieba_tokenizer, norm, years_in
 
 PARAMS_PATH = Path(__file__).resolve().parent.parent / "data" / "judgment.json"
 FEATURES = ("sim", "sim_gap", "cov", "cov_ctx", "whole", "measure", "year", "qual", "type_ok", "novelty",
-            "heading", "p_fused", "p_rr", "pilot", "length", "target")
+            "heading", "p_fused", "p_rr", "pilot", "length", "target", "attributed")
 _HEADING = re.compile(r"^(?:[（(][一二三四五六七八九十\d]+[）)]|\d+[.．、]|[一二三四五六七八九十]+、)")
 _ROLE = re.compile(r"组长|副组长|主任|总指挥|书记|县长|市长|区长|镇长|主要领导|牵头|负责|挂帅")
 _ENUM = re.compile(r"[、；;]")
@@ -208,8 +208,11 @@ def candidates(info: QuestionInfo, retrieval, *, idf: dict[str, float] | None = 
             x[13] = 1.0 if chunk.pilot in info.pilots else 0.0
             x[14] = math.log1p(len(c.n)) / 5.0
             # a target (a year still to come) offered to a question that asks for no year and no target
-            x[15] = 1.0 if (not info.years and not _ASKS_TARGET.search(info.key)
+            x[15] = 1.0 if (not info.years and info.period != "target" and not _ASKS_TARGET.search(info.key)
                             and any(int(y) >= 2016 for y in c.years)) else 0.0
+            # a figure asked: the measure is followed by a figure in the same clause ("总人口达到 20 万人"), not
+            # only named in passing
+            x[16] = 1.0 if (info.asks_figure and units.measure_head and _attributed(c.n, units.measure_head)) else 0.0
             c.x = x
             out.append(c)
     if out:
@@ -278,14 +281,17 @@ def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
         stated = [int(y) for y in years_in(c.chunk_n)]
         if all(int(y) > max(stated, default=2015) for y in info.years):
             return "year"
-    if not info.years and _ASKS_TARGET.search(info.key) and c.years and all(int(y) <= 2015 for y in c.years) \
-            and info.asks_figure:
+    if not info.years and (info.period == "target" or (info.period is None and _ASKS_TARGET.search(info.key))) \
+            and c.years and all(int(y) <= 2015 for y in c.years) and info.asks_figure:
         return "year"  # a target asked, a figure of the plan's base year stated
+    if info.period == "base" and c.years and all(int(y) > 2015 for y in c.years) and info.asks_figure:
+        return "year"  # the base year asked (基期, 现在…), a target stated
     if info.require and norm(info.require) not in c.n:
         return "place"
     head = measure_head(norm(info.measure) if info.measure else None)
-    if head and head not in c.n and not any(a in c.n for w, alts in info.expansions.items()
-                                            if w in (info.measure or "") for a in alts):
+    if head and not _names_quantity(c.n, head) and not _names_rate(norm(info.measure or ""), head, c.n) \
+            and not (info.asks_figure and _in_units(c.n, head)) \
+            and not any(a in c.n for w, alts in info.expansions.items() if w in (info.measure or "") for a in alts):
         return "measure"
     mod = measure_modifier(norm(info.measure) if info.measure else None, head)
     if mod:
@@ -310,6 +316,63 @@ def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
     if _HEADING.match(c.text) and len(c.n) < 24 and len(bigrams(c.n) - bigrams(info.key)) < 3:
         return "heading"
     return None
+
+
+_RATE_TAIL = re.compile(r"[\u4e00-\u9fff]{0,4}?(?:率|比重|比例|密度|占比)")
+_RATES = ("率", "比重", "比例", "密度", "占比")
+
+
+def _in_units(s: str, head: str) -> bool:
+    """`s` has a figure in a unit the measure is written in (面积: 平方米, 亩…; `data/measure_units.tsv`)."""
+    units = lexicon.table("measure_units.tsv").get(head)
+    if not units:
+        return False
+    mods = sorted(lexicon.words("measure_modifiers.txt"), key=len, reverse=True)
+    for m in re.finditer(r"\d[\d.]*\s*[万亿千百]?\s*(?:" + "|".join(map(re.escape, units)) + ")", s):
+        # the figure of another quantity (集镇建成区 4.5 平方公里) is not the asked one
+        if not any(w in s[max(0, m.start() - 8):m.start()] for w in mods):
+            return True
+    return False
+
+
+def _names_rate(measure: str, head: str, s: str) -> bool:
+    """A rate named with a word between its last two words: 家庭宽带普及率 in "家庭宽带互联网普及率" (the last
+    two jieba words of the measure, a one-character last word joined to the one before, at most four
+    characters apart) — while 森林覆盖率 is still not 绿化覆盖率."""
+    if not head.endswith(_RATES) or head in s:
+        return head in s
+    words = [w for w in jieba_tokenizer().lcut(measure) if w.strip()]
+    if len(words) >= 2 and len(words[-1]) == 1:
+        words = words[:-2] + [words[-2] + words[-1]]
+    if len(words) < 2:
+        return False
+    return re.search(re.escape(words[-2]) + r"[^，,。；;、]{0,4}?" + re.escape(words[-1]), s) is not None
+
+
+def _names_quantity(s: str, head: str) -> bool:
+    """`s` names the measure's head as a quantity of its own: 总人口 is not stated by "常住人口城镇化率 60%",
+    where 人口 only begins the name of a rate."""
+    if head.endswith(_RATES):
+        return head in s
+    k = s.find(head)
+    while k >= 0:
+        if not _RATE_TAIL.match(s, k + len(head)):
+            return True
+        k = s.find(head, k + 1)
+    return False
+
+
+_FIGURE_AFTER = re.compile(r"[^，,。；;、：:（(]{0,8}?\d")
+
+
+def _attributed(s: str, head: str) -> bool:
+    """Some mention of the measure's head in `s` is followed by a figure within its clause."""
+    k = s.find(head)
+    while k >= 0:
+        if _FIGURE_AFTER.match(s, k + len(head)):
+            return True
+        k = s.find(head, k + 1)
+    return False
 
 
 def _all_other(s: str, head: str, qualifier: str) -> bool:
