@@ -81,7 +81,7 @@ def key_terms_of(phrase: str, df: Callable[[str], int], n: int) -> list[str]:
     """The corpus terms a which-pilots phrase is about: the phrase itself when two or more pilots state it;
     otherwise (the phrase, when one pilot states it, and) its most specific part that two or more pilots state
     (the fewest pilots; the longer on a tie) — measured on the dev which-pilots questions against "the rightmost
-    part" and "the most pilots"."""
+    part" and "the most pilots"; for a phrase one pilot states, only a part that keeps two thirds of it."""
     d = df(phrase)
     if n <= 0 or d >= 2:
         return [phrase]
@@ -90,7 +90,11 @@ def key_terms_of(phrase: str, df: Callable[[str], int], n: int) -> list[str]:
         return [phrase]
     two = [f for f in found if f[3] >= 2] or found
     best = min(two, key=lambda f: (f[3], -len(f[2])))
-    return [phrase] if d == 1 else [best[2]]
+    if d == 1:
+        # a part that keeps most of the phrase (生态移民 of 生态移民搬迁) still names its concept; a short piece of
+        # it (建市 of 撤县建市) may name another, and is left to the related terms' check by meaning
+        return [phrase, best[2]] if 3 * len(best[2]) >= 2 * len(phrase) else [phrase]
+    return [best[2]]
 
 
 def choose_terms(phrases: list[str], df: Callable[[str], int], n: int,
@@ -106,9 +110,9 @@ def choose_terms(phrases: list[str], df: Callable[[str], int], n: int,
     phrases = [p for p in phrases if df(p) <= _UNIVERSAL * n] or phrases
     stated = [p for p in phrases if df(p) >= 1]
     if len(phrases) > 1 and stated:
-        # alternatives the documents state are the terms; one nobody states is a term with words around it
-        # (引入<术语>): its most specific stated part, as for a single phrase
-        keys = [t for p in phrases for t in key_terms_of(p, df, n) if df(t) >= 1]
+        # alternatives the documents state are the terms; one nobody states describes them ("…这类管理"): its
+        # parts are related terms, checked by meaning
+        keys = [t for p in stated for t in key_terms_of(p, df, n)]
     else:
         keys = [t for p in phrases for t in key_terms_of(p, df, n)]
     keys = list(dict.fromkeys(keys)) or phrases

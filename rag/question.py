@@ -217,8 +217,10 @@ class QuestionAnalyzer:
         qi.shape = self._shape(key, qi)
         self._describe = describe
         self._resolve(qi, explicit=pilot)
-        if qi.shape == "cross" and not qi.pilots and re.search(r"(哪些|哪几个|哪几|什么)(县|镇|市|区)", key) \
-                and not re.search(r"(哪些|哪几个|哪几|什么)(试点|地方|城市|文件)", key):
+        if qi.shape == "cross" and not qi.pilots and (
+                (re.search(r"(哪些|哪几个|哪几|什么)(县|镇|市|区)", key)
+                 and not re.search(r"(哪些|哪几个|哪几|什么)(试点|地方|城市|文件)", key))
+                or (_WHO_DOES.search(key) and not _CROSS.search(key) and _REFERENCE.search(key))):
             # "苏东坡故乡…的是哪几个县": a described pilot's own counties, not a which-pilots question
             described, by = self._described(qi, force=True)
             if described:

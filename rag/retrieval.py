@@ -494,9 +494,12 @@ class HybridRetriever(BaseRetriever):
                 seen[p] = 1
                 clue_firsts.append(int(i))
         # every qualifying pilot's best passage, then its second (the line a reader checks may be another one),
-        # then the pilots only a related term points to, then the rest round by round
+        # then the pilots only a related term points to, then the rest round by round, then the other passages
+        # a related term points to
         ranked = (rounds[0] if rounds else []) + (rounds[1] if len(rounds) > 1 else []) + clue_firsts
         ranked += [i for r in rounds[2:] for i in r]
+        shown = set(ranked)
+        ranked += [int(i) for i in clues[np.argsort(-ev.related_sim[clues], kind="stable")] if int(i) not in shown]
         out = []
         for r, i in enumerate(ranked[: self.cross_max], 1):
             sc = {name: float(v[i]) for name, v in parts.items()}

@@ -368,7 +368,8 @@ class ExtractiveAnswerer:
 
     def _make(self, info: QuestionInfo, retrieval, text: str, answerable: bool, cits: list[Citation]) -> Answer:
         passages = list(retrieval.passages)
-        if answerable and self.cited_first:
+        if answerable and self.cited_first and info.shape != "cross":
+            # (a which-pilots retrieval is already one passage per qualifying pilot, best evidence first)
             passages = cited_first(passages, cits)
         return Answer(question=info.raw or retrieval.question, text=text, answerable=answerable, citations=cits,
                       passages=passages, timings_ms={}, grounded=True, notice=None,
