@@ -121,8 +121,8 @@ def choose_terms(phrases: list[str], df: Callable[[str], int], n: int,
     for p in phrases:
         if p not in keys and df(p) == 0:
             related += [f[2] for f in parts(p, df, n)]
-    for k in kinds:
-        related += ([k] if 1 <= df(k) <= _COMMON * n else []) + [f[2] for f in parts(k, df, n)]
+    for k in kinds:  # the kind itself, where the documents name it (its parts are too loose a clue)
+        related += [k] if 1 <= df(k) <= _COMMON * n else []
     for t in keys:
         d = df(t)
         related += [f[2] for f in parts(t, df, n) if f[3] > d]
@@ -212,3 +212,46 @@ def evidence(texts: list[str], cand: np.ndarray, pilot_of: np.ndarray, n_pilots:
                 if s < len(v) and any(r in norm(sent).lower() for r in rel):
                     sims[j] = max(sims[j], float(v[s] @ qvec))
     return Evidence(strength, sims)
+
+
+def order(ev: Evidence, fused: np.ndarray, pilot_of: np.ndarray, per_pilot: int) -> tuple[np.ndarray, list[int]]:
+    """(the evidence strength with admitted related terms at 1, the candidates in the order they are shown).
+
+    A related term names its pilot only through a sentence close enough to the question (the fitted bar);
+    below it, its passage is still shown after the qualifying pilots' own and names no pilot. Shown first: every
+    qualifying pilot's best passage (strongest evidence, then best fused score), then each one's second (the
+    line a reader checks may be another one), then the pilots only a related term points to, then the rest
+    round by round, then the other passages a related term points to."""
+    strength = ev.strength.copy()
+    related = (strength == 0) & (ev.related_sim >= load_related().min_sim)
+    strength[related] = 1
+    if strength.any():
+        keep = strength > 0
+    else:
+        # a paraphrase no chunk contains: the fused score decides, with a relevance bar
+        keep = fused >= max(fused.max() * 0.8, 0.0) if len(fused) else np.zeros(0, bool)
+    sel = np.flatnonzero(keep)
+    best_first = sel[np.lexsort((-fused[sel], -strength[sel]))]
+    rounds: list[list[int]] = []   # rounds[r]: each qualifying pilot's (r+1)-th passage, best pilots first
+    seen: dict[int, int] = {}
+    for i in best_first:
+        p = int(pilot_of[i])
+        c = seen.get(p, 0)
+        if c < per_pilot:
+            if c == len(rounds):
+                rounds.append([])
+            rounds[c].append(int(i))
+        seen[p] = c + 1
+    clues = np.flatnonzero(~keep & (ev.related_sim > -1))
+    clues = clues[np.argsort(-ev.related_sim[clues], kind="stable")]
+    clue_firsts: list[int] = []
+    for i in clues:
+        if int(pilot_of[i]) not in seen:
+            seen[int(pilot_of[i])] = 1
+            clue_firsts.append(int(i))
+    ranked = (rounds[0] if rounds else []) + (rounds[1] if len(rounds) > 1 else []) + clue_firsts
+    ranked += [i for r in rounds[2:] for i in r]
+    shown = set(ranked)
+    ranked += [int(i) for i in clues if int(i) not in shown]
+    return strength, ranked
+

@@ -112,10 +112,11 @@ _KIND = re.compile(r"这类|这种|那种|这一类|一类|之类的?|这些|那
 _ALIAS = re.compile(r"^(?:或者叫|或称|也叫|又叫|又称|简称|全称|即|也就是|包括|含)")
 
 
-def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None, list[str]]:
+def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None, list[str], list[str]]:
     """The terms a "which pilots…" question looks for, as alternatives (any qualifies a pilot); the section kind
-    it is limited to ("在保障措施里…" → 保障); and the phrases that only describe the kind of thing asked (the
-    words after "这类", a parenthesis that explains rather than names), which `rag.cross` uses as weaker clues."""
+    it is limited to ("在保障措施里…" → 保障); the phrases that only describe the kind of thing asked (the words
+    after "这类"), which `rag.cross` uses as weaker clues; and the other names a parenthesis gives the term
+    ("公租房（公共租赁住房）"), which count only where the documents use them."""
     q = qi.unplaced
     within = None
     m = _WITHIN_RX.search(q)
@@ -125,10 +126,8 @@ def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None, list[str]]:
     quoted = [norm(t) for t in _QUOTED.findall(qi.text) if len(norm(t)) >= 2]
     q = _QUOTED.sub("|", q)
     # a parenthesis names the term another way ("公租房（公共租赁住房）", "（或者叫…）") or explains it
-    named, explained = [], []
-    for inner in re.findall(r"[（(]([^）)]*)[）)]", q):
-        inner = inner.strip()
-        (named if _ALIAS.match(inner) or not _frame_led(inner) else explained).append(_ALIAS.sub("", inner))
+    named = [_ALIAS.sub("", inner.strip()) for inner in re.findall(r"[（(]([^）)]*)[）)]", q)
+             if _ALIAS.match(inner.strip()) or not _frame_led(inner.strip())]
     body = re.sub(r"[（(][^）)]*[）)]", "", q)
     body = _CROSS.sub("|", body)
     body = _SOME_KIND.sub("", body)
@@ -156,14 +155,14 @@ def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None, list[str]]:
         add(head, pieces)
         for r in rest:
             add(r, kinds)
+    aliases: list[str] = []
     for inner in named:
-        add(inner, pieces)
-    for inner in explained:
-        add(inner, kinds)
+        add(inner, aliases)
     generic = lexicon.words("cross_generic.txt")
     pieces = [p for p in dict.fromkeys(quoted + pieces) if p not in generic]
     kinds = [k for k in dict.fromkeys(kinds) if k not in generic and k not in pieces]
-    return pieces, within, kinds
+    aliases = [a for a in dict.fromkeys(aliases) if a not in generic and a not in pieces]
+    return pieces, within, kinds, aliases
 
 
 def _frame_led(text: str) -> bool:

@@ -5,13 +5,14 @@
 1. `rag.question.QuestionAnalyzer` reads the question once (pilots, scope, shape, terms…); the result travels
    with the `Retrieval` so every answerer sees the same analysis.
 2. Every chunk is scored: dense = the index's inner products with the query vector, BM25 over jieba tokens;
-   `mode` picks dense, bm25 or both fused (`Fusion`: weighted min-max or RRF, pure functions below).
+   `mode` picks dense, bm25 or both fused (`rag.fusion`: weighted min-max or RRF, pure functions).
 3. The shape decides what is returned:
    - `single`/`overview`: the chunks of the pilots in scope compete (all chunks when none is named); an
      overview also gets the opening chunk of each of the pilot's sections;
    - `compare`: each named pilot's best chunks, interleaved;
-   - `cross`: every chunk containing a key term (or, failing that, its words, or a high fused score) is a
-     candidate; the best passage of EVERY qualifying pilot is returned, so the list can be complete;
+   - `cross`: every chunk containing a key term (or, failing that, its words, or a high fused score), or a
+     related term in a sentence close to the question, is a candidate; the best passage of EVERY qualifying
+     pilot is returned, so the list can be complete (`rag.cross`);
    - `count`: the opening chunk (with its heading line) of every pilot in scope.
 4. An optional CrossEncoder reranks single-shape candidates (`rag.rerank`, when `Config.reranker` is set).
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,8 @@ from pydantic import ConfigDict, PrivateAttr
 from . import cross
 from .chunking import Chunk
 from .question import QuestionAnalyzer, QuestionInfo, normalize
+from .chunk_stats import bigram_idf, lead_years
+from .fusion import FUSERS, FUSIONS, Fusion, fuse_rrf, fuse_weighted  # noqa: F401 - re-exported
 from .text import norm, to_simplified
 
 MODES = ("dense", "bm25", "hybrid")
@@ -68,40 +70,6 @@ class Retrieval:
     @property
     def shape(self) -> str:
         return self.info.shape if self.info else ("cross" if self.is_cross else "single")
-
-
-# --------------------------------------------------------------------------- fusion
-
-
-class Fusion(str, Enum):
-    WEIGHTED = "weighted"   # min-max normalised scores, dense share `dense_weight`
-    RRF = "rrf"             # reciprocal rank fusion
-
-
-def _minmax(x: np.ndarray) -> np.ndarray:
-    lo, hi = float(x.min()), float(x.max())
-    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks, higher score → rank 1."""
-    order = np.argsort(-x, kind="stable")
-    r = np.empty(len(x), dtype=np.float64)
-    r[order] = np.arange(1, len(x) + 1)
-    return r
-
-
-def fuse_weighted(dense: np.ndarray, bm25: np.ndarray, *, dense_weight: float, **_: Any) -> np.ndarray:
-    return dense_weight * _minmax(dense) + (1 - dense_weight) * _minmax(bm25)
-
-
-def fuse_rrf(dense: np.ndarray, bm25: np.ndarray, *, rrf_k: float, **_: Any) -> np.ndarray:
-    fused = 1.0 / (rrf_k + _ranks(dense)) + 1.0 / (rrf_k + _ranks(bm25))
-    return fused * (rrf_k + 1) / 2  # 1.0 for a chunk first in both
-
-
-FUSERS = {Fusion.WEIGHTED: fuse_weighted, Fusion.RRF: fuse_rrf}
-FUSIONS = tuple(f.value for f in Fusion)
 
 
 # --------------------------------------------------------------------------- names
@@ -185,8 +153,8 @@ class HybridRetriever(BaseRetriever):
             top_sections=[c.top_section for c in chunks],
             analyzer=QuestionAnalyzer(gaz, {p: "\n".join(t) for p, t in by_pilot.items()}),
             vecs=vecs,
-            idf=_bigram_idf(simple),
-            lead_years=_lead_years(chunks),
+            idf=bigram_idf(simple),
+            lead_years=lead_years(chunks),
         )
         if self.mode not in MODES:
             raise ValueError(f"unknown retrieval mode {self.mode!r} (choose {', '.join(MODES)})")
@@ -464,42 +432,7 @@ class HybridRetriever(BaseRetriever):
         if not [t for t in info.key_terms if len(norm(t)) >= 2]:
             return self._count(info) if info.scope else []
         ev = self.cross_evidence(info, cand, query)
-        strength = ev.strength.copy()
-        # a related term (rag.cross) names its pilot only through a sentence close enough to the question; below
-        # that bar its passage is still shown, after the qualifying pilots' own, and names no pilot
-        related = (strength == 0) & (ev.related_sim >= cross.load_related().min_sim)
-        strength[related] = 1
-        if strength.any():
-            keep = strength > 0
-        else:
-            # a paraphrase no chunk contains: the fused score decides, with a relevance bar
-            keep = fused >= max(fused.max() * 0.8, 0.0) if len(fused) else np.zeros(0, bool)
-        sel = np.flatnonzero(keep)
-        order = sel[np.lexsort((-fused[sel], -strength[sel]))]  # strongest evidence, then best fused
-        rounds: list[list[int]] = []   # rounds[r]: each qualifying pilot's (r+1)-th passage, best pilots first
-        seen: dict[int, int] = {}
-        for i in order:
-            p = int(st.pilot_of[cand[i]])
-            c = seen.get(p, 0)
-            if c < self.cross_per_pilot:
-                if c == len(rounds):
-                    rounds.append([])
-                rounds[c].append(int(i))
-            seen[p] = c + 1
-        clues = np.flatnonzero(~keep & (ev.related_sim > -1))
-        clue_firsts: list[int] = []
-        for i in clues[np.argsort(-ev.related_sim[clues], kind="stable")]:
-            p = int(st.pilot_of[cand[i]])
-            if p not in seen:
-                seen[p] = 1
-                clue_firsts.append(int(i))
-        # every qualifying pilot's best passage, then its second (the line a reader checks may be another one),
-        # then the pilots only a related term points to, then the rest round by round, then the other passages
-        # a related term points to
-        ranked = (rounds[0] if rounds else []) + (rounds[1] if len(rounds) > 1 else []) + clue_firsts
-        ranked += [i for r in rounds[2:] for i in r]
-        shown = set(ranked)
-        ranked += [int(i) for i in clues[np.argsort(-ev.related_sim[clues], kind="stable")] if int(i) not in shown]
+        strength, ranked = cross.order(ev, fused, st.pilot_of[cand], self.cross_per_pilot)
         out = []
         for r, i in enumerate(ranked[: self.cross_max], 1):
             sc = {name: float(v[i]) for name, v in parts.items()}
@@ -532,46 +465,6 @@ def passage_to_document(p: Passage) -> Document:
             "source": c.source, "rank": p.rank, "score": p.score, "scores": dict(p.scores),
         },
     )
-
-
-def _lead_years(chunks) -> dict[str, frozenset]:
-    """The years that govern a dash-led goal ("——集镇人口达 6.6 万人…"): those of the last sentence stating a
-    year in the paragraph before the goals ("到 2020 年，将板桥镇打造为…"), in the same section of the same pilot."""
-    from .text import candidate_sentences, years_in
-
-    out: dict[str, frozenset] = {}
-    lead: frozenset = frozenset()
-    prev_key = None
-    for c in chunks:
-        key = (c.pilot, c.top_section)
-        if key != prev_key:
-            lead, prev_key = frozenset(), key
-        if c.text.lstrip().startswith("——"):
-            if lead:
-                out[c.id] = lead
-            continue
-        for s in reversed(candidate_sentences(c.text)):
-            ys = years_in(norm(s))
-            if ys:
-                lead = frozenset(ys)
-                break
-        else:
-            lead = frozenset()
-    return out
-
-
-def _bigram_idf(texts: list[str]) -> dict[str, float]:
-    """log((N+1)/(df+0.5)) per character bigram over the chunks: common bigrams like 城镇 weigh little."""
-    import math
-
-    from .text import bigrams
-
-    df: dict[str, int] = {}
-    for t in texts:
-        for b in bigrams(t):
-            df[b] = df.get(b, 0) + 1
-    n = len(texts)
-    return {b: math.log((n + 1) / (c + 0.5)) for b, c in df.items()}
 
 
 def _ms(s: float) -> float:

@@ -430,7 +430,7 @@ def analysis_of(question: str, retrieval) -> QuestionInfo:
         info.unknown_place = retrieval.unknown_place
     if retrieval.is_cross and info.shape != "cross":
         info.shape = "cross"
-        info.key_terms, info.within, _ = cross_terms(info)
+        info.key_terms, info.within, _, _ = cross_terms(info)
     return info
 
 
