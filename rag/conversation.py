@@ -25,7 +25,7 @@ from .question import QuestionAnalyzer, QuestionInfo, normalize
 
 _PRONOUN = re.compile(r"(它们|它|其|该(?:县|市|区|镇|旗|州|新区|试点|地)|这个(?:县|市|区|镇|旗|州|试点|地方)|"
                       r"那个(?:县|市|区|镇|旗|州|试点|地方)|这里|那里|当地|此地|本地)")
-_LEAD = re.compile(r"^(那么|那|那就|还有|另外|再问一下|再问|请问|那请问|再看看|再看|然后)[，,]?")
+_LEAD = re.compile(r"^(那么|那就|那(?![里边儿个时年])|还有|另外|再问一下|再问|请问|那请问|再看看|再看|然后)[，,]?")
 _OF_WHICH = re.compile(r"^(其中|当中|这其中|里面)")
 _BOTH = re.compile(r"(?:这|那)?两个(?:数|数字|数据|指标|比率|比例|值)|这两项|两者|二者|这俩")
 _THAT_YEAR = re.compile(r"那一?年|同一?年|当年|那时候?")
@@ -129,9 +129,9 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
         # "和<试点>比呢？" / "<试点>呢？对比一下" → the previous ask, of the previous pilot and this one
         others = [p for p in info.pilots if p not in last_pilot.pilots]
         if others:
-            both = "和".join(_short(analyzer, p) for p in [*last_pilot.pilots[:1], *others])
+            both = "和".join(_short(analyzer, p, [info, *ctx]) for p in [*last_pilot.pilots[:1], *others])
             if last_ask.measure:
-                body = f"{both}{_year(last_ask)}{last_ask.measure}"
+                body = f"{both}{_when(last_ask)}{last_ask.measure}"
             else:
                 body = _QTAIL.sub("", _strip(_replace_spans(last_ask.key, last_ask, both)))
             return _done(analyzer, f"{body}分别是多少？" if last_ask.asks_figure else f"{body}分别是什么？")
@@ -139,9 +139,9 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
     same_ask = info.pilots and (not _has_ask(info) or (not info.measure and not _QWORD.search(q)))
     if same_ask and last_ask and not (info.qualifier or info.years):
         # "<试点>呢？" → the previous ask, of this pilot
-        short = _short(analyzer, info.pilots[0])
+        short = _short(analyzer, info.pilots[0], [info, *ctx])
         if last_ask.measure:
-            return _done(analyzer, f"{short}{_year(last_ask)}{last_ask.measure}{_question_tail(last_ask)}")
+            return _done(analyzer, f"{short}{_when(last_ask)}{last_ask.measure}{_question_tail(last_ask)}")
         body = _strip(_replace_spans(last_ask.key, last_ask, short))
         return _done(analyzer, _QTAIL.sub("", body) + _question_tail(last_ask))
     if last_pilot is None:
@@ -153,9 +153,9 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
         return Resolution(q, False, info)
     # a follow-up about the previous pilot — or about a pilot it names again ("回到<试点>，它<口径>的呢？")
     subject = info.pilots or last_pilot.pilots
-    pilot = _short(analyzer, subject[0])
+    pilot = _short(analyzer, subject[0], [info, *ctx])
     if not info.pilots and len(last_pilot.pilots) > 1 and last_pilot.shape == "compare":
-        pilot = "和".join(_short(analyzer, p) for p in last_pilot.pilots)
+        pilot = "和".join(_short(analyzer, p, ctx) for p in last_pilot.pilots)
     base = last_ask or last_pilot
     own = _strip(_PRONOUN.sub("", q))
     measures = list(dict.fromkeys(c.measure for c in reversed(ctx) if c.measure))[:2][::-1]
@@ -232,6 +232,13 @@ def _only_ask_words(info: QuestionInfo) -> bool:
     return len(re.sub(r"[要将会的了]", "", rest)) < 2
 
 
+def _when(info: QuestionInfo | None) -> str:
+    """The previous ask's year, or its base-year word (基期) when it asked for the base year without one."""
+    if info is not None and not info.years and info.period == "base":
+        return "基期"
+    return _year(info)
+
+
 def _year(info: QuestionInfo | None) -> str:
     return info.years[0] + "年" if info is not None and info.years else ""
 
@@ -292,8 +299,13 @@ def _question_tail(info: QuestionInfo) -> str:
     return "是什么？"
 
 
-def _short(analyzer: QuestionAnalyzer, pilot: str) -> str:
-    """The name users say: the place without its province (房山区 for 北京市房山区)."""
+def _short(analyzer: QuestionAnalyzer, pilot: str, said: Sequence[QuestionInfo] = ()) -> str:
+    """The name users say: the name the conversation used for the pilot (临港), else the place without its
+    province (房山区 for 北京市房山区)."""
+    for info in said:
+        for s in info.places:
+            if s.kind == "pilot" and s.pilots == (pilot,) and len(s.text) >= 2:
+                return s.text
     place = (analyzer.pilot_info.get(pilot) or {}).get("place") or pilot
     return re.sub(r"[（(][^）)]*[）)]", "", place) or place
 
