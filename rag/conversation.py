@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from .question import QuestionAnalyzer, QuestionInfo, normalize
+from .question import _HIGHER, _LOWER, QuestionAnalyzer, QuestionInfo, normalize
 
 _PRONOUN = re.compile(r"(它们|它|其|该(?:县|市|区|镇|旗|州|新区|试点|地)|这个(?:县|市|区|镇|旗|州|试点|地方)|"
                       r"那个(?:县|市|区|镇|旗|州|试点|地方)|这里|那里|当地|此地|本地)")
@@ -30,7 +30,7 @@ _OF_WHICH = re.compile(r"^(其中|当中|这其中|里面)")
 _BOTH = re.compile(r"(?:这|那)?两个(?:数|数字|数据|指标|比率|比例|值)|这两项|两者|二者|这俩")
 _THAT_YEAR = re.compile(r"那一?年|同一?年|当年|那时候?")
 _FIRST = re.compile(r"(?:刚才|回到|再说|说回)?(?:的)?第一个(?:试点|城市|地方|县|镇|市|区)?|最早(?:问|说)的")
-_COMPARE_WORDS = re.compile(r"对比|比较|相比|比一比|哪个(?:更|最)?(?:高|低|多|少|大|小|快|慢)|谁(?:更|最)?(?:高|低|多|少|大|小)|两个.{0,4}比")
+_COMPARE_WORDS = re.compile(r"对比|比较|相比|比一比|(?:高|低|多|少|大|小)还是|哪个(?:更|最)?(?:高|低|多|少|大|小|快|慢)|谁(?:更|最)?(?:高|低|多|少|大|小)|两个.{0,4}比")
 _TAIL = re.compile(r"(的呢|呢|吗|怎么样|如何|又是多少|是多少|情况)?[？?。!！\s]*$")
 _COMPARE_TAIL = re.compile(r"^(?:和|与|跟|同)(.+?)(?:相比|比|对比|比较)(?:呢|一下|如何|怎么样|哪个.{0,4}|谁.{0,4})?[？?。]*$"
                            r"|^(.+?)(?:比|和|与|跟)(?:它|他|其|该\w|这个\w|那个\w)(?:比|相比)?(?:高|低|多|少|大|小|快|慢|怎么样|如何|谁)")
@@ -44,6 +44,7 @@ class Resolution:
     question: str              # the standalone question
     changed: bool              # something was carried over from the history
     info: QuestionInfo | None  # its analysis (None when nothing was analysed)
+    looser: str | None = None  # the same without what was only carried over (the year), if that is refused
 
 
 def _has_ask(info: QuestionInfo) -> bool:
@@ -56,7 +57,14 @@ def _elliptical(text: str, info: QuestionInfo) -> bool:
     no ask of its own, or a comparison that names one pilot (one pilot alone compares with nothing)."""
     t = text.strip()
     return bool(_LEAD.match(t) or _PRONOUN.search(t) or re.search(r"呢(?:[？?。，,！!\s]|$)", t) or len(t) <= 8
-                or not _has_ask(info) or (len(info.pilots) == 1 and _COMPARE_WORDS.search(t)))
+                or not _has_ask(info) or (len(info.pilots) == 1 and _COMPARE_WORDS.search(t))
+                or (info.shape == "compare" and not info.measure and _only_comparing(info)))
+
+
+def _only_comparing(info: QuestionInfo) -> bool:
+    """"<甲>的高还是<乙>的高？": a comparison that names what to compare by nothing but its direction."""
+    rest = _COMPARE_WORDS.sub("", "".join(info.terms))
+    return len(re.sub(r"[的高低多少大小快慢还是哪个谁更最一些点呢吗]", "", rest)) < 2
 
 
 def _replace_spans(text: str, info: QuestionInfo, new: str) -> str:
@@ -134,6 +142,9 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
                 body = f"{both}{_when(last_ask)}{last_ask.measure}"
             else:
                 body = _QTAIL.sub("", _strip(_replace_spans(last_ask.key, last_ask, both)))
+            if last_ask.asks_figure and (info.compare_op or _HIGHER.search(q) or _LOWER.search(q)):
+                lower = info.compare_op == "min" or (not info.compare_op and _LOWER.search(q) and not _HIGHER.search(q))
+                return _done(analyzer, f"{body}哪个更{'低' if lower else '高'}？")
             return _done(analyzer, f"{body}分别是多少？" if last_ask.asks_figure else f"{body}分别是什么？")
     # "那<描述><试点>呢？": a pilot (however described) and no question word or measure of its own
     same_ask = info.pilots and (not _has_ask(info) or (not info.measure and not _QWORD.search(q)))
@@ -202,7 +213,12 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
     # "它的<指标>目标呢？": a new ask of the previous pilot, in the previous ask's year
     year = _year(base) if not info.years else ""
     body = own if own else _strip(base.key)
-    return _done(analyzer, f"{pilot}{year}的{body}{_question_tail(info if _has_ask(info) else base)}")
+    tail = _question_tail(info if _has_ask(info) else base)
+    done = _done(analyzer, f"{pilot}{year}的{body}{tail}")
+    if year and own:
+        # a new measure asked in the previous ask's year; an area or a name has no year, so without it too
+        done.looser = re.sub(r"的的", "的", f"{pilot}的{body}{tail}")
+    return done
 
 
 def _swapped(info: QuestionInfo, base: QuestionInfo) -> str:
@@ -256,6 +272,13 @@ def _swap_sibling(info: QuestionInfo, base: QuestionInfo | None) -> str | None:
         s = key[i:i + len(t)]
         if s != t and s[:2] == t[:2] and s[-1] == t[-1]:
             body = _QTAIL.sub("", _strip(key[:i] + t + key[i + len(t):]))
+            return body + _question_tail(base)
+    # "副组长呢？" after "…领导小组组长是谁？": a term of the previous ask, narrowed
+    from .text import jieba_tokenizer
+
+    for w in sorted(set(jieba_tokenizer().lcut(key)), key=len, reverse=True):
+        if w != t and len(w) >= 2 and t.endswith(w) and len(t) - len(w) <= 2 and w in key:
+            body = _QTAIL.sub("", _strip(key.replace(w, t, 1)))
             return body + _question_tail(base)
     return None
 

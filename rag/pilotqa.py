@@ -273,15 +273,34 @@ class PilotQA:
         request = {"question": asked, "k": k or self.config.k, "pilot": scope, "mode": mode or self.config.mode,
                    "info": resolution.info if resolution.changed and not scope else None,
                    "within": self.doc_pilots(doc)}
-        if answerer == "extractive":
+        if answerer == "extractive" and resolution.looser:
+            items = self._or_looser(chain, request, resolution)
+            asked = resolution.question
+        elif answerer == "extractive":
             items = chain.stream(request)
         else:
             items = self._with_llm_slot(chain, request)
         for item in items:
             if not isinstance(item, str):
                 item.question = q
-                item.resolved_question = asked if resolution.changed else None
+                if item.resolved_question is None:
+                    item.resolved_question = asked if resolution.changed else None
             yield item
+
+    def _or_looser(self, chain, request, resolution):
+        """The resolved follow-up's answer; when it is refused, the looser form's (without the carried year), if
+        that one is answered by statements of no year — shown as what was understood."""
+        from .text import norm, years_in
+
+        final = chain.invoke(request)
+        if not final.answerable:
+            looser = chain.invoke({**request, "question": resolution.looser, "info": None})
+            # only a statement of no year (an area, a name): a figure of another year would answer a trap
+            if looser.answerable and looser.citations and not any(years_in(norm(c.quote)) for c in looser.citations):
+                looser.resolved_question = resolution.looser
+                final = looser
+        yield final.text
+        yield final
 
     def _with_llm_slot(self, chain, request):
         """Stream an LLM answer inside an LLM slot; no free slot in time → the extractive answer, with a notice."""

@@ -356,3 +356,46 @@ def test_chain_invoke_and_stream(qa):
     assert "".join(items[:-1]) == items[-1].text and "88" in items[-1].text
     with pytest.raises(ValueError):
         chain.invoke("   ")
+
+
+def test_a_rate_named_with_a_word_inside(qa):
+    """家庭宽带普及率 is stated as 家庭宽带互联网普及率: the same measure, answered and cited on its line."""
+    ans = qa.ask("松滋市2017年家庭宽带普及率要达到多少？")
+    assert ans.answerable and "50%" in ans.text and [c.start_line for c in ans.citations] == [1837]
+    check_citations(ans)
+
+
+def test_an_area_stated_by_its_unit(qa):
+    """A figure in 万平方米 states an area even where the sentence never says 面积."""
+    ans = qa.ask("临港规划建设的公共租赁房有多大面积？")
+    assert ans.answerable and "200 万平方米" in ans.text
+    check_citations(ans)
+
+
+def test_total_population_is_not_a_rates_name(qa, pilot_texts):
+    """人口 that only begins 人口城镇化率 states no population: a 2020 总人口 the plan never gives is refused."""
+    assert "常住人口城镇化率达到80%" in pilot_texts[XIAOYI]
+    refused(qa.ask("孝义市2020年总人口要达到多少？"))
+
+
+def test_base_period_is_not_the_target(qa):
+    ans = qa.ask("包头市目前的常住人口城镇化率是多少？")
+    assert ans.answerable and "82.3%" in ans.text and "85%" not in ans.text
+
+
+def test_compare_whose_is_higher_aligns_the_period(qa):
+    """"谁的…高" asks a direction, not a person; with no year, both rows are the plans' base-year figures."""
+    ans = qa.ask("孝义和包头，谁的常住人口城镇化率高？")
+    assert [r.value for r in ans.rows] == [70.0, 82.3]
+    assert ans.text.splitlines()[-1] == f"比较：{BAOTOU}（82.3）高于{XIAOYI}（70）。"
+
+
+def test_cross_related_term_names_pilots_in_its_own_clause(qa, pilot_texts):
+    """Pilots that state only the core of the asked term (同工同酬) are named, and the answer says through
+    which term."""
+    only_core = {p for p, t in pilot_texts.items() if "同工同酬" in t and "城镇职工同工同酬" not in t}
+    ans = qa.ask("要求农民工和城镇职工同工同酬的试点有哪些？")
+    assert ans.answerable and "（或相近的“同工同酬”）" in ans.text
+    named = {c.pilot for c in ans.citations}
+    assert only_core & named and all("同工同酬" in c.quote for c in ans.citations)
+    check_citations(ans)

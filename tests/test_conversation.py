@@ -155,3 +155,45 @@ def test_a_swap_after_a_question_about_no_pilot_is_refused_as_that_question(qa):
     ans = follow(qa, ["深圳2020年常住人口城镇化率目标是多少？"], "户籍的呢？")
     assert says(ans.resolved_question, "深圳", "2020年", "户籍人口城镇化率"), ans.resolved_question
     assert not ans.answerable and "深圳不在文件所列的试点之中" in ans.text
+
+
+def test_base_period_follow_up(qa):
+    """"基期呢？" after a target: the plan's base-year figure, not the target."""
+    ans = follow(qa, [BAOTOU_2020], "基期呢？")
+    assert says(ans.resolved_question, "包头", "基期", "常住人口城镇化率"), ans.resolved_question
+    assert ans.answerable and "82.3%" in ans.text and "85%" not in ans.text
+
+
+def test_a_timeless_measure_drops_the_carried_year(qa):
+    """The previous ask's year is carried to a new measure, but an area stated with no year still answers."""
+    ans = follow(qa, [BAOTOU_2020], "那里的总面积呢？")
+    assert ans.answerable and "27691" in ans.text and "2020" not in (ans.resolved_question or "")
+
+
+def test_a_carried_year_still_refuses_another_years_figure(qa):
+    """A measure stated only for 2020, asked in 2017 through the history: refused, not answered with 2020's."""
+    ans = follow(qa, ["房山区2017年常住人口城镇化率目标是多少？"], "它的森林覆盖率呢？")
+    assert not ans.answerable and "2017" in ans.resolved_question
+
+
+def test_these_two_figures(qa):
+    ans = follow(qa, ["包头市2017年常住人口城镇化率目标是多少？", "户籍的呢？"], "这两个数2020年分别是多少？")
+    assert says(ans.resolved_question, "包头", "2020年", "常住人口城镇化率", "户籍人口城镇化率"), ans.resolved_question
+
+
+def test_a_narrowed_role(qa):
+    ans = follow(qa, ["孝义市领导小组组长是谁？"], "副组长呢？")
+    assert says(ans.resolved_question, "孝义", "领导小组副组长"), ans.resolved_question
+    assert ans.answerable and "常务副市长" in ans.text
+
+
+def test_which_is_higher_without_a_measure(qa):
+    """"<甲>的高还是<乙>的高？" compares the previous measure, with the verdict."""
+    ans = follow(qa, [XIAOYI_2020], "包头的高还是孝义的高？")
+    assert ans.shape == "compare" and {r.pilot for r in ans.rows} == {XIAOYI, BAOTOU}
+    assert ans.text.splitlines()[-1] == f"比较：{BAOTOU}（85）高于{XIAOYI}（80）。"
+
+
+def test_the_name_the_user_used_is_kept(qa):
+    ans = follow(qa, ["临港的区域面积多大？"], "它的常住人口呢？")
+    assert ans.resolved_question.startswith("临港"), ans.resolved_question

@@ -254,3 +254,27 @@ def test_compare_of_a_named_and_a_described_pilot(analyze):
 def test_a_measure_is_cut_at_its_qualifier_so_the_words_before_still_describe(analyze):
     info = analyze("湖南那个九澧门户常住人口多少？")
     assert info.pilots == ["湖南省津市市—澧县"] and info.measure == "常住人口", (info.pilots, info.measure)
+
+
+def test_which_pilots_terms_from_a_parenthesis_and_a_kind(analyze, pilot_texts):
+    """A parenthesis's other name is an alternative where the documents use it; the words after "这类" only say
+    what kind of thing is asked, and a word nearly every plan uses is no alternative."""
+    def df(t):
+        return sum(t in x for x in pilot_texts.values())
+
+    assert df("公共租赁住房") >= 1 and df("公租房") >= 1
+    info = analyze("哪些试点提到公租房（公共租赁住房）？")
+    assert info.shape == "cross" and info.key_terms == ["公租房", "公共租赁住房"]
+    info = analyze("哪些试点提到物联网、云计算这类新一代信息技术？")
+    assert info.key_terms == ["物联网", "云计算"] and "新一代信息技术" in info.related_terms
+    assert df("融资") > 0.8 * len(pilot_texts)
+    info = analyze("哪些试点打算用资产证券化或者融资租赁来融资？")
+    assert "融资" not in info.key_terms and "资产证券化" in info.key_terms
+
+
+def test_period_words(analyze):
+    assert analyze("包头市基期的常住人口城镇化率是多少？").period == "base"
+    assert analyze("包头市到时候常住人口城镇化率要达到多少？").period == "target"
+    assert analyze("包头市现在定的常住人口城镇化率目标是多少？").period is None  # a target, as of now
+    assert analyze("这一点体现在哪些方面？").period is None  # 现在 of 体现在
+    assert analyze("包头市现在的常住人口城镇化率是多少？").measure == "常住人口城镇化率"

@@ -339,8 +339,10 @@ def _names_rate(measure: str, head: str, s: str) -> bool:
     """A rate named with a word between its last two words: 家庭宽带普及率 in "家庭宽带互联网普及率" (the last
     two jieba words of the measure, a one-character last word joined to the one before, at most four
     characters apart) — while 森林覆盖率 is still not 绿化覆盖率."""
-    if not head.endswith(_RATES) or head in s:
-        return head in s
+    if not head.endswith(_RATES):
+        return False
+    if head in s:
+        return True
     words = [w for w in jieba_tokenizer().lcut(measure) if w.strip()]
     if len(words) >= 2 and len(words[-1]) == 1:
         words = words[:-2] + [words[-2] + words[-1]]
