@@ -399,3 +399,10 @@ def test_cross_related_term_names_pilots_in_its_own_clause(qa, pilot_texts):
     named = {c.pilot for c in ans.citations}
     assert only_core & named and all("同工同酬" in c.quote for c in ans.citations)
     check_citations(ans)
+
+
+def test_compare_targets_takes_each_plans_final_target(qa):
+    """"…目标" with no year: both rows are the 2020 targets, not the 2017 milestones."""
+    ans = qa.ask("对比一下威县和孝义的户籍人口城镇化率目标")
+    assert [r.value for r in ans.rows] == [36.1, 65.0]
+    assert all("2020" in r.quote for r in ans.rows)
