@@ -7,8 +7,8 @@ all). Unanswerable questions give only negatives, which is how the model learns 
 
 A logistic regression (Newton's method with a small L2 penalty on standardised features) gives the weights.
 The refusal threshold is then chosen on the same questions: the probability above which the best sentence is
-given as the answer, maximising right answers plus right refusals (on a tie, the lowest such threshold: see
-`choose_threshold`).
+given as the answer, maximising right answers plus right refusals — the median over bootstrap resamples of the
+questions, so that it does not rest on one question (see `choose_threshold`).
 
 The blind test split is never fitted on: a gold file named like a test split is refused.
 """
@@ -90,8 +90,33 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50)
     return w[:-1], float(w[-1]), mean, scale
 
 
+def _best_threshold(best_p: np.ndarray, best_ok: np.ndarray, ans: np.ndarray) -> float:
+    """The threshold that maximises right answers + right refusals on these questions. On a tie, the low edge of
+    the best range: thresholds within it trade a wrong refusal for a right one, and a wrong refusal hides an
+    answer the passage holds (the failure new users met first); halfway to the next lower question's
+    probability, so that the bar does not sit on one question."""
+    grid = np.unique(np.concatenate([[0.0, 1.0], best_p]))
+    answered = best_p[None, :] >= grid[:, None]
+    scores = np.where(ans[None, :], answered & best_ok[None, :], ~answered).sum(axis=1)
+    top = np.flatnonzero(scores == scores.max())
+    lo_t = grid[top[0]]
+    prv = grid[top[0] - 1] if top[0] > 0 else 0.0
+    return float((prv + lo_t) / 2)
+
+
+def _bagged_threshold(best_p: np.ndarray, best_ok: np.ndarray, ans: np.ndarray, rounds: int = 200) -> float:
+    """The median of the best thresholds of bootstrap resamples of the questions: a maximum that rests on one
+    or two questions (a narrow peak of right answers) moves with every resample, a broad one does not."""
+    if not len(best_p):
+        return 0.5
+    rng = np.random.default_rng(0)
+    picks = [_best_threshold(best_p[i], best_ok[i], ans[i])
+             for i in (rng.integers(0, len(best_p), len(best_p)) for _ in range(rounds))]
+    return float(np.median(picks))
+
+
 def choose_threshold(rows: Rows, params: J.Params) -> tuple[float, dict]:
-    """The refusal threshold that maximises right answers + right refusals on the fitted questions."""
+    """The refusal threshold for right answers + right refusals on the fitted questions (bootstrap-bagged)."""
     probs = params.prob(rows.X) if len(rows.X) else np.zeros(0)
     best_p = np.zeros(rows.n_questions)
     best_ok = np.zeros(rows.n_questions, dtype=bool)
@@ -101,20 +126,7 @@ def choose_threshold(rows: Rows, params: J.Params) -> tuple[float, dict]:
             i = int(np.argmax(np.where(m, probs, -1)))
             best_p[q], best_ok[q] = probs[i], rows.y[i] > 0
     ans = np.asarray(rows.answerable)
-    grid = np.unique(np.concatenate([[0.0, 1.0], best_p]))
-    scores = []
-    for t in grid:
-        answered = best_p >= t
-        right = np.where(ans, answered & best_ok, ~answered)
-        scores.append(int(right.sum()))
-    scores = np.asarray(scores)
-    top = np.flatnonzero(scores == scores.max())
-    # the low edge of the best range: thresholds within it trade a wrong refusal for a right one, and a wrong
-    # refusal hides an answer the passage holds (the failure new users met first), so ties go to answering;
-    # halfway to the next lower question's probability, so that the bar does not sit on one question
-    lo_t = grid[top[0]] if len(top) else 0.5
-    prv = grid[top[0] - 1] if len(top) and top[0] > 0 else 0.0
-    t = float((prv + lo_t) / 2) if len(top) else 0.5
+    t = _bagged_threshold(best_p, best_ok, ans)
     answered = best_p >= t
     stats = {
         "questions": int(rows.n_questions),
