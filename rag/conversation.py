@@ -171,7 +171,7 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
     own = _strip(_PRONOUN.sub("", q))
     measures = list(dict.fromkeys(c.measure for c in reversed(ctx) if c.measure))[:2][::-1]
     if _BOTH.search(q) and len(measures) == 2 and (not info.measure or _BOTH.search(info.measure)):
-        # "<年份>这两个数分别是多少？": the measures of the last two turns, together
+        # "<年份>这两个数…": the measures of the last two turns, together
         year = (info.years[0] + "年") if info.years else _year(base)
         return _done(analyzer, f"{pilot}{year}{measures[0]}和{measures[1]}分别是多少？")
     if _OF_WHICH.match(q.strip()) and base.measure:
@@ -273,7 +273,7 @@ def _swap_sibling(info: QuestionInfo, base: QuestionInfo | None) -> str | None:
         if s != t and s[:2] == t[:2] and s[-1] == t[-1]:
             body = _QTAIL.sub("", _strip(key[:i] + t + key[i + len(t):]))
             return body + _question_tail(base)
-    # "副组长呢？" after "…领导小组组长是谁？": a term of the previous ask, narrowed
+    # "副<职务>呢？" after a question about the <职务>: a term of the previous ask, narrowed
     from .text import jieba_tokenizer
 
     for w in sorted(set(jieba_tokenizer().lcut(key)), key=len, reverse=True):

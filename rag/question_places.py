@@ -1,5 +1,5 @@
 """Where a question points: the spans that name a pilot, its parent place or a province, a pilot described
-instead of named (李白出生地那个城市…), places no document covers, and the subject's extent in the question.
+instead of named (<某名人>出生地那个城市…), places no document covers, and the subject's extent in the question.
 Split from `rag.question`, whose `QuestionAnalyzer` takes these methods (`PlaceResolver`); the gazetteer tables
 they read are the analyzer's."""
 from __future__ import annotations

@@ -322,13 +322,19 @@ _RATE_TAIL = re.compile(r"[\u4e00-\u9fff]{0,4}?(?:率|比重|比例|密度|占�
 _RATES = ("率", "比重", "比例", "密度", "占比")
 
 
+@lru_cache(maxsize=64)
+def _unit_figure(head: str) -> re.Pattern | None:
+    units = lexicon.table("measure_units.tsv").get(head)
+    return re.compile(r"\d[\d.]*\s*[万亿千百]?\s*(?:" + "|".join(map(re.escape, units)) + ")") if units else None
+
+
 def _in_units(s: str, head: str) -> bool:
     """`s` has a figure in a unit the measure is written in (面积: 平方米, 亩…; `data/measure_units.tsv`)."""
-    units = lexicon.table("measure_units.tsv").get(head)
-    if not units:
+    rx = _unit_figure(head)
+    if rx is None:
         return False
-    mods = sorted(lexicon.words("measure_modifiers.txt"), key=len, reverse=True)
-    for m in re.finditer(r"\d[\d.]*\s*[万亿千百]?\s*(?:" + "|".join(map(re.escape, units)) + ")", s):
+    mods = lexicon.words("measure_modifiers.txt")
+    for m in rx.finditer(s):
         # the figure of another quantity (集镇建成区 4.5 平方公里) is not the asked one
         if not any(w in s[max(0, m.start() - 8):m.start()] for w in mods):
             return True
@@ -343,12 +349,18 @@ def _names_rate(measure: str, head: str, s: str) -> bool:
         return False
     if head in s:
         return True
+    rx = _rate_words(measure)
+    return rx is not None and rx.search(s) is not None
+
+
+@lru_cache(maxsize=256)
+def _rate_words(measure: str) -> re.Pattern | None:
     words = [w for w in jieba_tokenizer().lcut(measure) if w.strip()]
     if len(words) >= 2 and len(words[-1]) == 1:
         words = words[:-2] + [words[-2] + words[-1]]
     if len(words) < 2:
-        return False
-    return re.search(re.escape(words[-2]) + r"[^，,。；;、]{0,4}?" + re.escape(words[-1]), s) is not None
+        return None
+    return re.compile(re.escape(words[-2]) + r"[^，,。；;、]{0,4}?" + re.escape(words[-1]))
 
 
 def _names_quantity(s: str, head: str) -> bool:
