@@ -377,9 +377,6 @@ class ExtractiveAnswerer:
                       shape=info.shape)
 
 
-_TARGET_ASKED = re.compile(r"目标|规划|计划|力争|预计|要达到|到时候|届时")
-
-
 def _period(c: J.Candidate) -> str | None:
     return ("target" if any(int(y) > 2015 for y in c.years) else "base") if c.years else None
 
@@ -391,7 +388,7 @@ def _like_with_like(info: QuestionInfo, chosen: dict[str, list[J.Candidate]]) ->
     best = {p: cs[0] for p, cs in chosen.items() if cs}
     if info.years or not info.asks_figure or len(best) < 2:
         return best
-    if info.period == "target" or (info.period is None and _TARGET_ASKED.search(info.key)):
+    if J.asks_target(info):
         # "…目标" with no year: each plan's final target (2020 over 2017), like with like
         for pilot, cs in chosen.items():
             dated = [c for c in cs if _period(c) == "target"]

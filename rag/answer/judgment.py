@@ -38,6 +38,11 @@ _PLACE_TOKEN = re.compile(r"[\u4e00-\u9fff]{1,8}?(?:街道|镇|县|区|市|乡|�
 _QUOTED_NAME = re.compile(r"[“《「]([^”》」]{2,30})[”》」]")
 
 
+def asks_target(info: QuestionInfo) -> bool:
+    """The question asks for a plan's target without naming its year (…目标, 到时候…), not its base year."""
+    return info.period == "target" or (info.period is None and _ASKS_TARGET.search(info.key) is not None)
+
+
 @dataclass
 class Candidate:
     """One sentence that might answer the question."""
@@ -208,7 +213,7 @@ def candidates(info: QuestionInfo, retrieval, *, idf: dict[str, float] | None = 
             x[13] = 1.0 if chunk.pilot in info.pilots else 0.0
             x[14] = math.log1p(len(c.n)) / 5.0
             # a target (a year still to come) offered to a question that asks for no year and no target
-            x[15] = 1.0 if (not info.years and info.period != "target" and not _ASKS_TARGET.search(info.key)
+            x[15] = 1.0 if (not info.years and not asks_target(info)
                             and any(int(y) >= 2016 for y in c.years)) else 0.0
             # a figure asked: the measure is followed by a figure in the same clause ("总人口达到 20 万人"), not
             # only named in passing
@@ -281,8 +286,8 @@ def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
         stated = [int(y) for y in years_in(c.chunk_n)]
         if all(int(y) > max(stated, default=2015) for y in info.years):
             return "year"
-    if not info.years and (info.period == "target" or (info.period is None and _ASKS_TARGET.search(info.key))) \
-            and c.years and all(int(y) <= 2015 for y in c.years) and info.asks_figure:
+    if not info.years and asks_target(info) and c.years and all(int(y) <= 2015 for y in c.years) \
+            and info.asks_figure:
         return "year"  # a target asked, a figure of the plan's base year stated
     if info.period == "base" and c.years and all(int(y) > 2015 for y in c.years) and info.asks_figure:
         return "year"  # the base year asked (基期, 现在…), a target stated
