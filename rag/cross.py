@@ -25,15 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from . import lexicon
+from .question_terms import cross_frame
 from .text import candidate_sentences, jieba_tokenizer, norm
 
 RELATED_PATH = Path(__file__).resolve().parent / "data" / "cross_related.json"
 _COMMON = 0.25   # a part stated by more than this share of the pilots says nothing about one question
 _UNIVERSAL = 0.8  # a phrase stated by more than this share is no alternative beside others
-
-
-def _frame() -> frozenset[str]:
-    return frozenset(lexicon.words("cross_frame.txt") | lexicon.words("question_words.txt"))
 
 
 # --------------------------------------------------------------------------- terms
@@ -44,7 +41,7 @@ def strip_frame(phrase: str, df: Callable[[str], int]) -> str:
     states it without a leading or trailing framing word, that word goes."""
     if df(phrase) > 0:
         return phrase
-    for w in sorted(_frame(), key=len, reverse=True):
+    for w in sorted(cross_frame(), key=len, reverse=True):
         if phrase.startswith(w) and len(phrase) - len(w) >= 2 and df(phrase[len(w):]) > 0:
             return phrase[len(w):]
         if phrase.endswith(w) and len(phrase) - len(w) >= 2 and df(phrase[: -len(w)]) > 0:
@@ -56,7 +53,7 @@ def parts(phrase: str, df: Callable[[str], int], n: int) -> list[tuple[int, int,
     """The parts of a phrase the documents state and few pilots do: (end, start, part, pilots) for every run of
     jieba words without a framing word, and a single word's dictionary sub-words (百强 of 百强县), never arbitrary
     pieces of a word (镇合一)."""
-    frame = _frame()
+    frame = cross_frame()
     tok = jieba_tokenizer()
     words = [w for w in tok.lcut(phrase) if w.strip()]
     found = []
@@ -109,13 +106,10 @@ def choose_terms(phrases: list[str], df: Callable[[str], int], n: int,
     # a word nearly every plan uses (融资, 改革) names no group of pilots: not an alternative beside others
     phrases = [p for p in phrases if df(p) <= _UNIVERSAL * n] or phrases
     stated = [p for p in phrases if df(p) >= 1]
-    if len(phrases) > 1 and stated:
-        # alternatives the documents state are the terms; one nobody states describes them ("…这类管理"): its
-        # parts are related terms, checked by meaning
-        keys = [t for p in stated for t in key_terms_of(p, df, n)]
-    else:
-        keys = [t for p in phrases for t in key_terms_of(p, df, n)]
-    keys = list(dict.fromkeys(keys)) or phrases
+    # alternatives the documents state are the terms; one nobody states describes them ("…这类管理"): its parts
+    # are related terms, checked by meaning
+    asked = stated if len(phrases) > 1 and stated else phrases
+    keys = list(dict.fromkeys(t for p in asked for t in key_terms_of(p, df, n))) or phrases
     generic = lexicon.words("cross_generic.txt")
     related: list[str] = []
     for p in phrases:
@@ -140,7 +134,6 @@ def choose_terms(phrases: list[str], df: Callable[[str], int], n: int,
 @dataclass(frozen=True)
 class RelatedParams:
     min_sim: float          # a related term's sentence must be at least this close to the question
-    source: str = ""
 
 
 @lru_cache(maxsize=4)
@@ -149,7 +142,7 @@ def load_related(path: str | None = None) -> RelatedParams:
     p = Path(path) if path else RELATED_PATH
     try:
         d = json.loads(p.read_text(encoding="utf-8"))
-        return RelatedParams(float(d["min_sim"]), str(d.get("command", "")))
+        return RelatedParams(float(d["min_sim"]))
     except (OSError, ValueError, KeyError, TypeError):
         return RelatedParams(float("inf"))
 

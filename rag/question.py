@@ -304,10 +304,6 @@ class QuestionAnalyzer(PlaceResolver):
         t = norm(term).lower()
         return sum(1 for txt in self.pilot_texts.values() if t in txt.lower())
 
-    def key_terms_of(self, phrase: str) -> list[str]:
-        """`rag.cross.key_terms_of` over these documents."""
-        return cross.key_terms_of(phrase, self.pilot_df, len(self.pilot_texts))
-
     # ------------------------------------------------------------------ English
 
     def from_english(self, text: str) -> str:

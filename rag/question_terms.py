@@ -131,7 +131,7 @@ def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None, list[str], lis
     body = re.sub(r"[（(][^）)]*[）)]", "", q)
     body = _CROSS.sub("|", body)
     body = _SOME_KIND.sub("", body)
-    frame = lexicon.words("cross_frame.txt") | lexicon.words("question_words.txt")
+    frame = cross_frame()
     pieces: list[str] = []
     kinds: list[str] = []
 
@@ -163,6 +163,12 @@ def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None, list[str], lis
     kinds = [k for k in dict.fromkeys(kinds) if k not in generic and k not in pieces]
     aliases = [a for a in dict.fromkeys(aliases) if a not in generic and a not in pieces]
     return pieces, within, kinds, aliases
+
+
+@lru_cache(maxsize=1)
+def cross_frame() -> frozenset[str]:
+    """The words that frame a which-pilots question around its term (提到, 之类, 哪些…), never a term."""
+    return frozenset(lexicon.words("cross_frame.txt") | lexicon.words("question_words.txt"))
 
 
 def _frame_led(text: str) -> bool:

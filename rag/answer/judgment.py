@@ -373,12 +373,7 @@ def _names_quantity(s: str, head: str) -> bool:
     where 人口 only begins the name of a rate."""
     if head.endswith(_RATES):
         return head in s
-    k = s.find(head)
-    while k >= 0:
-        if not _RATE_TAIL.match(s, k + len(head)):
-            return True
-        k = s.find(head, k + 1)
-    return False
+    return any(not _RATE_TAIL.match(s, end) for end in _ends_of(s, head))
 
 
 _FIGURE_AFTER = re.compile(r"[^，,。；;、：:（(]{0,8}?\d")
@@ -386,12 +381,15 @@ _FIGURE_AFTER = re.compile(r"[^，,。；;、：:（(]{0,8}?\d")
 
 def _attributed(s: str, head: str) -> bool:
     """Some mention of the measure's head in `s` is followed by a figure within its clause."""
+    return any(_FIGURE_AFTER.match(s, end) for end in _ends_of(s, head))
+
+
+def _ends_of(s: str, head: str):
+    """Where each mention of `head` in `s` ends."""
     k = s.find(head)
     while k >= 0:
-        if _FIGURE_AFTER.match(s, k + len(head)):
-            return True
+        yield k + len(head)
         k = s.find(head, k + 1)
-    return False
 
 
 def _all_other(s: str, head: str, qualifier: str) -> bool:
