@@ -67,6 +67,17 @@ def _only_comparing(info: QuestionInfo) -> bool:
     return len(re.sub(r"[的高低多少大小快慢还是哪个谁更最一些点呢吗]", "", rest)) < 2
 
 
+def _measure_is_ask(info: QuestionInfo) -> bool:
+    """Is the measure the whole ask (the measure, perhaps with 目标, and question words)? Else the ask's words say
+    more than the measure and the question is best kept as the user worded it, with the pilot swapped."""
+    return all(t in info.measure or re.sub(r"的?目标$", "", t) in info.measure for t in info.terms
+               if not re.fullmatch(r"[\d.%年]+", t))
+
+
+def _named_spans(info: QuestionInfo) -> bool:
+    return any(s.kind in ("pilot", "parent") for s in info.places)
+
+
 def _replace_spans(text: str, info: QuestionInfo, new: str) -> str:
     """`text` (the analysed form of a question) with its pilot names replaced by `new` (first kept, rest
     dropped)."""
@@ -151,9 +162,11 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
     if same_ask and last_ask and not (info.qualifier or info.years):
         # "<试点>呢？" → the previous ask, of this pilot
         short = _short(analyzer, info.pilots[0], [info, *ctx])
-        if last_ask.measure:
+        if last_ask.measure and (_measure_is_ask(last_ask) or not _named_spans(last_ask)):
             return _done(analyzer, f"{short}{_when(last_ask)}{last_ask.measure}{_question_tail(last_ask)}")
         body = _strip(_replace_spans(last_ask.key, last_ask, short))
+        if _QWORD.search(_QTAIL.sub("", body)):
+            return _done(analyzer, body + "？")  # its own question words stay where the user put them
         return _done(analyzer, _QTAIL.sub("", body) + _question_tail(last_ask))
     if last_pilot is None:
         if last_ask is not None and not info.pilots and (info.qualifier or info.years) \

@@ -288,15 +288,17 @@ class PilotQA:
             yield item
 
     def _or_looser(self, chain, request, resolution):
-        """The resolved follow-up's answer; when it is refused, the looser form's (without the carried year), if
-        that one is answered by statements of no year — shown as what was understood."""
+        """The resolved follow-up's answer; when it is refused, the looser form's (without the year the resolver
+        carried from an earlier turn, which the user did not ask this turn) — shown as what was understood — if
+        that one is answered by statements of no year (an area, a name) or of the plan's present (2014年GDP),
+        whose quote says its year. A target of another year would answer a trap, so it is still refused."""
         from .text import norm, years_in
 
         final = chain.invoke(request)
         if not final.answerable:
             looser = chain.invoke({**request, "question": resolution.looser, "info": None})
-            # only a statement of no year (an area, a name): a figure of another year would answer a trap
-            if looser.answerable and looser.citations and not any(years_in(norm(c.quote)) for c in looser.citations):
+            if looser.answerable and looser.citations \
+                    and not any(int(y) > 2015 for c in looser.citations for y in years_in(norm(c.quote))):
                 looser.resolved_question = resolution.looser
                 final = looser
         yield final.text

@@ -257,7 +257,7 @@ class QuestionAnalyzer(PlaceResolver):
         q = qi.content or qi.unplaced
         work = re.sub(r"((?:19|20)\d{2})年?", "|", q)
         work = re.sub(r"(多少|几)[个家位项条批所座倍万亿人户亩吨次张元]?", "|", work)
-        qi.terms = segments(work)
+        qi.terms = segments(work, lexicon.words("comparative_words.txt") if qi.shape == "compare" else frozenset())
         para = lexicon.table("paraphrases.tsv")
         exp: dict[str, tuple[str, ...]] = {}
         for word, alts in para.items():

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from . import lexicon
-from .text import jieba_tokenizer, norm
+from .text import jieba_pos_tokenizer, jieba_tokenizer, norm
 
 if TYPE_CHECKING:  # pragma: no cover
     from .question import QuestionInfo
@@ -89,15 +89,25 @@ def _content_left(q: str, rx: re.Pattern) -> bool:
     return any(len(t) >= 2 for t in segments(rest))
 
 
+def _of_stop_words(tok: str, stop: frozenset[str]) -> bool:
+    """A token jieba glued from question words ("各多大" = 各 + 多大) is one too."""
+    if len(tok) < 2:
+        return False
+    return any(tok[:i] in stop and (tok[i:] in stop or _of_stop_words(tok[i:], stop)) for i in range(1, len(tok)))
+
+
 def segments(q: str, extra_stop: frozenset[str] = frozenset()) -> list[str]:
     """Runs of content tokens of `q` (jieba tokens that are not question words or punctuation)."""
     stop = lexicon.words("question_words.txt") | extra_stop
     segs, cur = [], []
     for tok in jieba_tokenizer().lcut(q):
-        if tok in stop or tok == "|" or not re.search(r"[\w%]", tok):
+        glued = tok not in stop and _of_stop_words(tok, stop)
+        if tok in stop or tok == "|" or not re.search(r"[\w%]", tok) or glued:
             if cur:
                 segs.append("".join(cur))
                 cur = []
+            if glued and any(w in tok for w in lexicon.table("paraphrases.tsv")):
+                segs.append(tok)  # an ask that says what kind of figure (有多远 → 公里) stays a term of its own
         else:
             cur.append(tok)
     if cur:
@@ -126,8 +136,10 @@ def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None, list[str], lis
     quoted = [norm(t) for t in _QUOTED.findall(qi.text) if len(norm(t)) >= 2]
     q = _QUOTED.sub("|", q)
     # a parenthesis names the term another way ("公租房（公共租赁住房）", "（或者叫…）") or explains it
+    # — "（改造或清理）" lists what is done with it, not examples of it ("（三规、四规之类）"): that explains
     named = [_ALIAS.sub("", inner.strip()) for inner in re.findall(r"[（(]([^）)]*)[）)]", q)
-             if _ALIAS.match(inner.strip()) or not _frame_led(inner.strip())]
+             if _ALIAS.match(inner.strip()) or not (_frame_led(inner.strip())
+                                                   or (_ALTERNATIVES.search(inner) and not _KIND.search(inner)))]
     body = re.sub(r"[（(][^）)]*[）)]", "", q)
     body = _CROSS.sub("|", body)
     body = _SOME_KIND.sub("", body)
@@ -137,7 +149,10 @@ def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None, list[str], lis
 
     def add(part: str, into: list[str]) -> None:
         part = _EXAMPLE.sub("", part)
-        for alt in _ALTERNATIVES.split(part):
+        alts = _ALTERNATIVES.split(part)
+        for i, alt in enumerate(alts):
+            if i + 1 < len(alts) and _bare_verb(alt):
+                continue  # "编制或推行<清单>": the verbs share the object that follows; a verb alone is no term
             # jieba words, with framing words (提到, 要搞, 之类…) dropped from both ends: 要搞海绵城市 → 海绵城市
             toks = [t for t in jieba_tokenizer().lcut(_EXAMPLE.sub("", alt)) if t.strip()]
             while toks and toks[0] in frame:
@@ -179,6 +194,12 @@ def _frame_led(text: str) -> bool:
         if toks and toks[0] in frame:
             return True
     return False
+
+
+def _bare_verb(text: str) -> bool:
+    """Is `text` nothing but verbs (要编制), with the object it shares with the next alternative left out?"""
+    toks = [t for t in jieba_pos_tokenizer().lcut(text) if t.word.strip()]
+    return bool(toks) and all(t.flag == "v" for t in toks)
 
 
 def period_of(text: str) -> str | None:

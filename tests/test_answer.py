@@ -279,6 +279,43 @@ def test_count_of_a_pilots_items(qa, corpus):
 # ---------------------------------------------------------------------------------------------- compare
 
 
+@pytest.mark.parametrize("question", ["绵阳市和眉山市哪个面积更大？", "眉山市和绵阳市，谁的面积大？"])
+def test_compare_counts_wan_in_figures(qa, question):
+    # 2.02 万平方公里 is 20200, more than 7140: the verdict reads the figure with its 万
+    ans = qa.ask(question)
+    assert ans.answerable and ans.shape == "compare"
+    rows = {r.pilot: r for r in ans.rows}
+    assert rows["四川省绵阳市"].value == pytest.approx(20200) and rows["四川省绵阳市"].figure == "2.02万平方公里"
+    assert rows["四川省眉山市"].value == pytest.approx(7140)
+    assert ans.text.splitlines()[-1] == "比较：四川省绵阳市（2.02万平方公里）大于四川省眉山市（7140平方公里）。"
+    check_citations(ans)
+
+
+def test_compare_rows_each_asked_with_ge(qa):
+    ans = qa.ask("中北镇、东丽区面积各多大？")
+    rows = {r.pilot: r for r in ans.rows}
+    assert "40 平方公里" in rows["天津市中北镇"].answer and "478.8 平方公里" in rows["天津市东丽区"].answer
+    check_citations(ans)
+
+
+def test_compare_row_without_a_figure_of_the_measure_is_not_stated(qa):
+    # 平罗县 states no 2020 total population; its pension coverage "of urban residents" is not one
+    ans = qa.ask("宁东镇和平罗县到2020年总人口分别是多少？")
+    rows = {r.pilot: r for r in ans.rows}
+    assert "20 万人" in rows["宁夏回族自治区宁东镇"].answer
+    assert rows["宁夏回族自治区平罗县"].answer is None and "宁夏回族自治区平罗县：文件未提及。" in ans.text
+
+
+def test_the_clause_of_the_asked_quantity_not_a_modified_one(qa):
+    ans = qa.ask("八一镇的辖区面积是多少？")
+    assert ans.answerable and "1488 平方公里" in ans.citations[0].quote
+
+
+def test_who_leads_quotes_the_clause_naming_the_head(qa):
+    ans = qa.ask("平罗县新型城镇化工作领导小组由谁牵头？")
+    assert ans.answerable and "主要领导为组长" in ans.citations[0].quote
+
+
 def test_compare_rows_with_a_pilot_lacking_the_figure(qa, pilot_texts):
     assert "户籍人口城镇化率" not in pilot_texts[BAOTOU]
     ans = qa.ask("威县、孝义市和包头市2020年户籍人口城镇化率目标哪个最高？")
@@ -288,7 +325,7 @@ def test_compare_rows_with_a_pilot_lacking_the_figure(qa, pilot_texts):
     assert (rows[WEIXIAN].value, rows[WEIXIAN].start_line) == (36.1, 241)
     assert (rows[XIAOYI].value, rows[XIAOYI].start_line) == (65.0, 375)
     assert rows[BAOTOU].answer is None and f"{BAOTOU}：文件未提及。" in ans.text
-    assert ans.text.splitlines()[-1] == f"比较：{XIAOYI}（65）高于{WEIXIAN}（36.1）。"
+    assert ans.text.splitlines()[-1] == f"比较：{XIAOYI}（65%）高于{WEIXIAN}（36.1%）。"
     assert {c.pilot for c in ans.citations} == {WEIXIAN, XIAOYI}
     check_citations(ans)
 
@@ -296,7 +333,7 @@ def test_compare_rows_with_a_pilot_lacking_the_figure(qa, pilot_texts):
 def test_compare_which_is_larger(qa):
     ans = qa.ask("房山区和东丽区哪个面积更大？")
     assert [r.value for r in ans.rows] == [1990.0, 478.8]
-    assert ans.text.splitlines()[-1] == f"比较：{FANGSHAN}（1990）大于天津市东丽区（478.8）。"
+    assert ans.text.splitlines()[-1] == f"比较：{FANGSHAN}（1990平方公里）大于天津市东丽区（478.8平方公里）。"
     assert [r.start_line for r in ans.rows] == [79, 143]
 
 
@@ -387,7 +424,7 @@ def test_compare_whose_is_higher_aligns_the_period(qa):
     """"谁的…高" asks a direction, not a person; with no year, both rows are the plans' base-year figures."""
     ans = qa.ask("孝义和包头，谁的常住人口城镇化率高？")
     assert [r.value for r in ans.rows] == [70.0, 82.3]
-    assert ans.text.splitlines()[-1] == f"比较：{BAOTOU}（82.3）高于{XIAOYI}（70）。"
+    assert ans.text.splitlines()[-1] == f"比较：{BAOTOU}（82.3%）高于{XIAOYI}（70%）。"
 
 
 def test_cross_related_term_names_pilots_in_its_own_clause(qa, pilot_texts):

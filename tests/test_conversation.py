@@ -88,6 +88,20 @@ def test_compared_with_a_pilot_lacking_the_figure(qa):
     assert [r.answer is None for r in ans.rows] == [False, True]
 
 
+def test_another_pilot_keeps_the_users_wording(qa):
+    # the ask says more than a measure (…投资引导基金): the question is kept as worded, with the pilot swapped
+    ans = follow(qa, ["高台县每年投入多少钱建城镇化投资引导基金？"], "遵义县呢？")
+    assert says(ans.resolved_question, "遵义县", "每年投入多少钱", "引导基金")
+    assert ans.answerable and "5000 万元" in ans.citations[0].quote
+
+
+def test_a_carried_year_is_let_go_for_a_measure_stated_in_another_year(qa):
+    # 2017 was the earlier turn's; the plan states its GDP for 2014 only, which the quote says
+    ans = follow(qa, ["章丘市到2017年户籍人口城镇化率要达到多少？"], "那地区生产总值呢？")
+    assert ans.answerable and "2017" not in ans.resolved_question
+    assert "2014年" in ans.citations[0].quote and "825亿元" in ans.citations[0].quote
+
+
 def test_a_question_with_its_own_pilot_starts_a_new_topic(qa):
     ans = follow(qa, [XIAOYI_2020], "东丽区五年内每年整合多少市直专项资金？")
     assert ans.resolved_question is None
@@ -191,7 +205,7 @@ def test_which_is_higher_without_a_measure(qa):
     """"<甲>的高还是<乙>的高？" compares the previous measure, with the verdict."""
     ans = follow(qa, [XIAOYI_2020], "包头的高还是孝义的高？")
     assert ans.shape == "compare" and {r.pilot for r in ans.rows} == {XIAOYI, BAOTOU}
-    assert ans.text.splitlines()[-1] == f"比较：{BAOTOU}（85）高于{XIAOYI}（80）。"
+    assert ans.text.splitlines()[-1] == f"比较：{BAOTOU}（85%）高于{XIAOYI}（80%）。"
 
 
 def test_the_name_the_user_used_is_kept(qa):

@@ -195,6 +195,12 @@ def test_count_scope(analyze):
     assert analyze("第二批试点一共有多少个？").scope == []
 
 
+def test_cross_terms_from_explanations_and_shared_objects(analyze):
+    # a parenthesis that lists what is done with the term explains it; verbs sharing one object are no terms
+    assert analyze("提到城中村（改造或整治）的试点有哪些？").key_terms == ["城中村"]
+    assert analyze("哪些试点提出编制或推行权力清单？").key_terms == ["权力清单"]
+
+
 def test_cross_key_terms(analyze):
     assert analyze("哪些试点提到物联网？").key_terms == ["物联网"]
     assert analyze("哪些试点提到“一融双新”？").key_terms == ["一融双新"]

@@ -155,6 +155,8 @@ _UNIT = ("%|％|‰|万平方公里|平方公里|平方千米|平方米|公里|�
 
 def row_figure(row: Mapping) -> str | None:
     """The figure a comparison row states, with its unit as the quote writes it ("45%", "478.8平方公里")."""
+    if row.get("figure"):
+        return str(row["figure"])
     v = row.get("value")
     if v is None:
         return None

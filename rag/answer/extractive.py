@@ -121,12 +121,18 @@ class ExtractiveAnswerer:
 
     def _window(self, info: QuestionInfo, c: J.Candidate, max_len: int = 80) -> str:
         units = J.question_units(info, None)
+        head = units.measure_head
+        plain = head if head and len(head) >= 2 and not J.measure_modifier(units.measure, head) else None
 
         def score(cand: str) -> float:
             n = norm(cand)
             s = J.coverage(units, n)
+            if plain and J.only_modified(n, plain, info.key):
+                s -= 1.0  # 面积 asked: the clause of 建成区面积 is another quantity's
             if info.asks_figure and has_figure(n):
                 s += 1.0
+            if info.answer_type == "person":
+                s += J.names_role(n)  # who leads: the clause that names the 组长, not the members'
             if info.qualifier and info.qualifier in n:
                 s += 0.5
             if info.years and any(y in n for y in info.years):
@@ -326,7 +332,7 @@ class ExtractiveAnswerer:
             numbers[c.pi] = n
             cits.append(cit)
             rows.append(Row(pilot=pilot, answer=cit.quote, quote=cit.quote, n=n, start_line=cit.start_line,
-                            end_line=cit.end_line, value=_value(cit.quote, info)))
+                            end_line=cit.end_line, **_row_figure(cit.quote, info)))
         if not cits:
             return self._refuse(info, retrieval, cands, head=self._head(info))
         lines = [f"{r.pilot}：{r.answer}[{r.n}]。" if r.answer else f"{r.pilot}：文件未提及。" for r in rows]
@@ -449,10 +455,11 @@ def _words(term: str) -> list[str]:
     return [w for w in jieba_tokenizer().lcut(term) if len(w) >= 2]
 
 
-def _value(quote: str, info: QuestionInfo) -> float | None:
-    """The figure a quote states for the question's measure: the first number after the measure's name (else
-    after the quote's start) written as the measure is — a percentage for a rate, a unit of the measure
-    (`data/measure_units.tsv`) for an area or a population — else the first number that is not a year."""
+def _value(quote: str, info: QuestionInfo) -> tuple[float, str] | None:
+    """The figure a quote states for the question's measure, as (value, figure as written): the first number after
+    the measure's name (else after the quote's start) written as the measure is — a percentage for a rate, a unit
+    of the measure (`data/measure_units.tsv`) for an area or a population — else the first number that is not a
+    year. The value counts 万/亿 ("2.02万平方公里" is 20200), so a comparison never sets 2.02 against 7140."""
     n = norm(quote)
     start = 0
     for key in (info.measure, (info.measure or "")[-3:]):
@@ -469,12 +476,27 @@ def _value(quote: str, info: QuestionInfo) -> float | None:
         after = n[m.end(1):m.end(1) + 6]
         if (pct and after.lstrip().startswith(("%", "％"))) or (units and any(after.lstrip().lstrip("万亿千百").startswith(u)
                                                                              for u in units)):
-            return float(m.group(1))
+            return _figure(m.group(1), n[m.end(1):m.end(1) + 12], units)
         if fallback is None:
-            fallback = float(m.group(1))
+            fallback = _figure(m.group(1), n[m.end(1):m.end(1) + 12], units)
         if not (pct or units):
             break
     return fallback
+
+
+_SCALE = {"万": 1e4, "亿": 1e8, "千": 1e3, "百": 1e2}
+
+
+def _figure(number: str, after: str, units) -> tuple[float, str]:
+    """A number's value with its 万/亿 scale, and the figure as written with its unit ("2.02万平方公里", "45%")."""
+    rest = after.lstrip()
+    scale = _SCALE.get(rest[:1], 1.0) if rest[:1] in _SCALE else 1.0
+    tail = (rest[1:] if scale != 1.0 else rest).lstrip()
+    unit = next((u for u in sorted(units or (), key=len, reverse=True) if tail.startswith(u)), "")
+    if not unit and tail[:1] in "%％":
+        unit = tail[:1]
+    shown = number + (rest[:1] if scale != 1.0 else "") + unit
+    return float(number) * scale, shown
 
 
 def _verdict(rows: list[Row], info: QuestionInfo) -> str:
@@ -490,9 +512,10 @@ def _verdict(rows: list[Row], info: QuestionInfo) -> str:
     other = [r for r in valued if r is not top]
     rate = info.answer_type == "percent"  # a rate is higher or lower; an area, a population or a sum larger
     rel = ("高于" if rate else "大于") if info.compare_op == "max" else ("低于" if rate else "小于")
-    return f"比较：{top.pilot}（{_fmt(top.value)}）{rel}" + "、".join(f"{r.pilot}（{_fmt(r.value)}）" for r in other) + "。"
+    return f"比较：{top.pilot}（{top.figure}）{rel}" + "、".join(f"{r.pilot}（{r.figure}）" for r in other) + "。"
 
 
-def _fmt(v: float) -> str:
-    return f"{v:g}"
+def _row_figure(quote: str, info: QuestionInfo) -> dict:
+    v = _value(quote, info)
+    return {"value": v[0], "figure": v[1]} if v else {}
 

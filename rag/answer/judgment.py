@@ -304,6 +304,11 @@ def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
         heads = {head} | {a for w, alts in info.expansions.items() if w in (info.measure or "") for a in alts}
         if not any(re.search(re.escape(mod) + r"[\u4e00-\u9fff]{0,4}?" + re.escape(h), c.n) for h in heads if h):
             return "measure"
+    elif head and len(head) >= 2 and info.asks_figure and only_modified(c.n, head, info.key):
+        return "measure"  # 面积 asked, only 建成区面积 stated: another quantity
+    if head and info.answer_type == "number" and _unit_figure(head) is not None and not _in_units(c.n, head) \
+            and not _attributed(c.n, head) and not _figure_before(c.n, head):
+        return "measure"  # 总人口 asked: "…人口基本养老保险覆盖率达到 90%" has no figure of people
     if info.qualifier:
         qs = qualifiers_in(c.n)
         if info.qualifier not in qs and any(_same_group(q, info.qualifier) for q in qs):
@@ -321,6 +326,25 @@ def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
     if _HEADING.match(c.text) and len(c.n) < 24 and len(bigrams(c.n) - bigrams(info.key)) < 3:
         return "heading"
     return None
+
+
+def only_modified(s: str, head: str, asked: str = "") -> bool:
+    """Every mention of the measure's head in `s` is of a modified quantity (建成区面积, 城区人口) that the
+    question (`asked`) does not name."""
+    at = [m.start() for m in re.finditer(re.escape(head), s)]
+    if not at:
+        return False
+    mods = sorted((w for w in lexicon.words("measure_modifiers.txt") if w not in asked), key=len, reverse=True)
+    return all(any(s[max(0, i - len(w) - 2):i].find(w) >= 0 for w in mods) for i in at)
+
+
+_LEADS = re.compile(r"(?<!副)(?:组长|主任|总指挥|指挥长|挂帅)|牵头")
+
+
+def names_role(s: str) -> float:
+    """How surely a clause names who leads: 1 for a head's title (组长, 总指挥, 牵头), 0.3 for any other role
+    (成员, 负责人), else 0."""
+    return 1.0 if _LEADS.search(s) else (0.3 if _ROLE.search(s) else 0.0)
 
 
 _RATE_TAIL = re.compile(r"[\u4e00-\u9fff]{0,4}?(?:率|比重|比例|密度|占比)")
@@ -384,6 +408,11 @@ def _attributed(s: str, head: str) -> bool:
     return any(_FIGURE_AFTER.match(s, end) for end in _ends_of(s, head))
 
 
+def _figure_before(s: str, head: str) -> bool:
+    """A figure stated just before the head in its clause ("实现 2 万农业转移人口落户")."""
+    return re.search(r"\d[\d.]*\s*[万亿千百]?[^，,。；;、：:\d]{0,8}?" + re.escape(head), s) is not None
+
+
 def _ends_of(s: str, head: str):
     """Where each mention of `head` in `s` ends."""
     k = s.find(head)
@@ -411,5 +440,5 @@ def _same_group(a: str, b: str) -> bool:
     return any(a in g and b in g for g in lexicon.groups("qualifiers.txt"))
 
 
-__all__ = ["Candidate", "Params", "FEATURES", "candidates", "load_params", "question_units", "coverage",
+__all__ = ["only_modified", "names_role", "Candidate", "Params", "FEATURES", "candidates", "load_params", "question_units", "coverage",
            "PARAMS_PATH"]

@@ -38,11 +38,13 @@ class Row:
     n: int | None = None
     start_line: int | None = None
     end_line: int | None = None
-    value: float | None = None   # the figure, when the ask is "which is higher/lower"
+    value: float | None = None   # the figure's value (万/亿 counted), when the ask is "which is higher/lower"
+    figure: str | None = None    # the figure as the quote writes it, with its unit ("2.02万平方公里")
 
     def to_dict(self) -> dict:
         return {"pilot": self.pilot, "answer": self.answer, "quote": self.quote, "n": self.n,
-                "start_line": self.start_line, "end_line": self.end_line, "value": self.value}
+                "start_line": self.start_line, "end_line": self.end_line, "value": self.value,
+                "figure": self.figure}
 
 
 @dataclass
