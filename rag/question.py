@@ -268,7 +268,7 @@ class QuestionAnalyzer(PlaceResolver):
         for t in sorted(qi.terms, key=len, reverse=True):
             m = up_to_head.match(t)  # <qualifier+measure>目标 → <qualifier+measure>
             if m and len(m.group(1)) >= 2:
-                qi.measure = without_period(m.group(1))
+                qi.measure = re.sub(r"^有?(?:多大|多少|多高|多长)的?", "", without_period(m.group(1))) or None
                 break
         # the qualifier the measure carries (户籍人口城镇化率); 口岸城市 elsewhere in the question is no qualifier
         qi.qualifier = (qualifier_of(qi.measure) if qi.measure else None) or qualifier_of(qi.content or qi.key)

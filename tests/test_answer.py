@@ -443,3 +443,20 @@ def test_compare_targets_takes_each_plans_final_target(qa):
     ans = qa.ask("对比一下威县和孝义的户籍人口城镇化率目标")
     assert [r.value for r in ans.rows] == [36.1, 65.0]
     assert all("2020" in r.quote for r in ans.rows)
+
+
+def test_a_bare_rate_does_not_answer_another_qualifier(qa):
+    # 茂名 states "城镇化率超过 80%" after "城市品位大幅提升": 城市 there is no qualifier of the rate, so the
+    # 户籍 rate asked is not stated
+    ans = qa.ask("茂名市到2020年户籍人口城镇化率目标是多少？")
+    assert not ans.answerable
+
+
+def test_a_scale_in_square_metres(qa):
+    ans = qa.ask("临港地区的双限双定房规划多大规模？")
+    assert ans.answerable and "100 万平方米" in ans.citations[0].quote
+
+
+def test_a_name_asked_quotes_the_clause_with_the_name(qa):
+    ans = qa.ask("韩城实施的市民化成本分担机制叫什么？")
+    assert ans.answerable and "“一专项三挂钩”" in ans.citations[0].quote

@@ -132,7 +132,9 @@ class ExtractiveAnswerer:
             if info.asks_figure and has_figure(n):
                 s += 1.0
             if info.answer_type == "person":
-                s += J.names_role(n)  # who leads: the clause that names the 组长, not the members'
+                s += J.names_role(n)
+            elif info.answer_type in ("name", "place"):
+                s += J.type_ok(info, n)  # the clause with the name asked for (a quoted name, a place)  # who leads: the clause that names the 组长, not the members'
             if info.qualifier and info.qualifier in n:
                 s += 0.5
             if info.years and any(y in n for y in info.years):

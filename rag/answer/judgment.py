@@ -204,7 +204,7 @@ def candidates(info: QuestionInfo, retrieval, *, idf: dict[str, float] | None = 
                 x[5] = 1.0 if units.measure in c.n else (0.5 if units.measure_head and units.measure_head in c.n else 0.0)
             x[6] = _year_feature(info, c)
             x[7] = 1.0 if (info.qualifier and info.qualifier in qualifiers_in(c.n)) else 0.0
-            x[8] = _type_ok(info, c.n)
+            x[8] = type_ok(info, c.n)
             sb = bigrams(c.n)
             x[9] = len(sb - qbg) / max(1, len(sb))
             x[10] = 1.0 if (_HEADING.match(s) and len(c.n) < 24) else 0.0
@@ -256,7 +256,8 @@ def _year_feature(info: QuestionInfo, c: Candidate) -> float:
     return 0.0
 
 
-def _type_ok(info: QuestionInfo, s: str) -> float:
+def type_ok(info: QuestionInfo, s: str) -> float:
+    """How well `s` has the kind of answer asked (a figure, a percentage, a role, a quoted name, a place…)."""
     t = info.answer_type
     if t == "percent":
         return 1.0 if has_percent(s) else 0.0
@@ -315,7 +316,7 @@ def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
             return "qualifier"
         if head and info.qualifier in qs and _all_other(c.n, head, info.qualifier):
             return "qualifier"
-        if not qs and info.qualifier not in lexicon.defaults("qualifiers.txt") \
+        if (not qs or (head and _unqualified(c.n, head))) and info.qualifier not in lexicon.defaults("qualifiers.txt") \
                 and any(info.qualifier in g for g in lexicon.groups("qualifiers.txt")
                         if any(d in g for d in lexicon.defaults("qualifiers.txt"))):
             return "qualifier"  # 户籍 asked, a bare 城镇化率 stated: that is the 常住 rate
@@ -421,6 +422,13 @@ def _ends_of(s: str, head: str):
         k = s.find(head, k + 1)
 
 
+def _unqualified(s: str, head: str) -> bool:
+    """Every mention of the measure in `s` is bare: no qualifier right before it ("城市品位提升，城镇化率超过
+    80%" names 城市, but not as the rate's qualifier)."""
+    at = [m.start() for m in re.finditer(re.escape(head), s)]
+    return bool(at) and not any(qualifiers_in(s[max(0, k - 6):k]) for k in at)
+
+
 def _all_other(s: str, head: str, qualifier: str) -> bool:
     """Every mention of the measure in `s` carries another qualifier of the asked one's group
     (户籍 asked: “户籍人口 202 万人，常住人口城镇化率 68.6%” names 户籍 but not 户籍's rate)."""
@@ -440,5 +448,5 @@ def _same_group(a: str, b: str) -> bool:
     return any(a in g and b in g for g in lexicon.groups("qualifiers.txt"))
 
 
-__all__ = ["only_modified", "names_role", "Candidate", "Params", "FEATURES", "candidates", "load_params", "question_units", "coverage",
+__all__ = ["type_ok", "only_modified", "names_role", "Candidate", "Params", "FEATURES", "candidates", "load_params", "question_units", "coverage",
            "PARAMS_PATH"]
