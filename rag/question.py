@@ -42,8 +42,8 @@ _OVERVIEW = re.compile(r"介绍|概况|概述|概括|总体情况|主要内容|�
                        r"|包括哪(些|几)(部分|方面|块)|哪几块|哪几部分|分(成)?哪几|overview")
 _WHO_DOES = re.compile(r"的(?:都)?(?:有|是)(?:哪些|哪几个)[？?。]?$")
 _COMPARE = re.compile(r"分别|对比|比较|相比|比一比|哪个(更|最)|谁(更|最)|(高|低|多|少|大|小)还是|和.{1,12}比|与.{1,12}比|跟.{1,12}比|差距|区别|异同")
-_HIGHER = re.compile(r"(更|最|比较)(高|多|大|快|强|领先)|(高|多|大)还是|(谁|哪个|哪一个)的?[\u4e00-\u9fff]{0,10}?(高|多|大|快|强)[一些点]?(?:[？?。，,]|$)")
-_LOWER = re.compile(r"(更|最|比较)(低|少|小|慢|弱)|(低|少|小)还是|(谁|哪个|哪一个)的?[\u4e00-\u9fff]{0,10}?(低|少|小|慢|弱)[一些点]?(?:[？?。，,]|$)")
+_HIGHER = re.compile(r"(更|最|比较)(高|多|大|快|强|领先)|(?<![对相])比[^较例重率低少小慢]{1,12}?(高|多(?!少)|大|快)|(高|多|大)还是|(谁|哪个|哪一个)的?[\u4e00-\u9fff]{0,10}?(高|多|大|快|强)[一些点]?(?:[？?。，,]|$)")
+_LOWER = re.compile(r"(更|最|比较)(低|少|小|慢|弱)|(?<![对相])比[^较例重率高大快]{1,12}?(低|(?<!多)少|小|慢)|(低|少|小)还是|(谁|哪个|哪一个)的?[\u4e00-\u9fff]{0,10}?(低|少|小|慢|弱)[一些点]?(?:[？?。，,]|$)")
 _ASKS_PERCENT = re.compile(r"率|比例|比重|占比|百分|几成")
 _ASKS_NUMBER = re.compile(r"多少|(?<!哪)几[个家位项条批所座倍年万千百亿人户]|多大|多长|多远|多高|多宽|多重|规模|体量|第几|几成|增速|数量")
 # "谁的面积大" / "谁更高" compare, they ask no person
@@ -247,7 +247,7 @@ class QuestionAnalyzer(PlaceResolver):
             return "cross"
         if len(named) >= 2 and _COMPARE.search(q):
             return "compare"
-        if len(named) >= 2 and re.search(r"和|与|跟|及|、", q):
+        if len(named) >= 2 and re.search(r"和|与|跟|及|、|比(?![例重率])", q):
             return "compare"
         if _OVERVIEW.search(q) and not _ASKS_NUMBER.search(q):
             return "overview"
@@ -256,6 +256,8 @@ class QuestionAnalyzer(PlaceResolver):
     def _content(self, qi: QuestionInfo) -> None:
         q = qi.content or qi.unplaced
         work = re.sub(r"((?:19|20)\d{2})年?", "|", q)
+        if qi.shape == "compare":  # "哪个镇人口多": the comparison's which, not a place asked
+            work = re.sub(r"(?:哪个|哪一个|哪座)(?:镇|县|市|区|旗|地方|城市|试点)", "|", work)
         work = re.sub(r"(多少|几)[个家位项条批所座倍万亿人户亩吨次张元]?", "|", work)
         qi.terms = segments(work, lexicon.words("comparative_words.txt") if qi.shape == "compare" else frozenset())
         para = lexicon.table("paraphrases.tsv")
@@ -278,7 +280,7 @@ class QuestionAnalyzer(PlaceResolver):
             qi.answer_type = "list"
         elif _ASKS_NUMBER.search(qi.key) or (qi.lang == "en" and "多少" in qi.key):
             qi.answer_type = "percent" if _ASKS_PERCENT.search(qi.key) else "number"
-        elif _ASKS_PLACE.search(qi.key):
+        elif _ASKS_PLACE.search(qi.key) and not (qi.shape == "compare" and (_HIGHER.search(qi.key) or _LOWER.search(qi.key))):
             qi.answer_type = "place"
         elif _ASKS_NAME.search(qi.key):
             qi.answer_type = "name"

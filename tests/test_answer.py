@@ -451,3 +451,15 @@ def test_a_bare_rate_does_not_answer_another_qualifier(qa):
 def test_the_quote_is_the_clause_that_answers(qa, question, clause):
     ans = qa.ask(question)
     assert ans.answerable and clause in ans.citations[0].quote
+
+
+@pytest.mark.parametrize("question, verdict", [
+    ("房山区比东丽区面积大多少？", "比较：北京市房山区（1990平方公里）大于天津市东丽区（478.8平方公里），相差1511.2平方公里。"),
+    ("威县2020年常住人口城镇化率比孝义低多少？", "比较：河北省威县（43.2%）低于山西省孝义市（80%），相差36.8个百分点。"),
+    ("狮山镇和中北镇，哪个镇人口多？", "比较：广东省狮山镇（76.3万人）大于天津市中北镇（21.6万人）。"),
+])
+def test_compare_by_how_much_and_which_town(qa, question, verdict):
+    # "A比B…多少" compares and gives the difference; "哪个镇…多" is the comparison's which, not a place asked
+    ans = qa.ask(question)
+    assert ans.shape == "compare" and ans.text.splitlines()[-1] == verdict
+    check_citations(ans)

@@ -514,7 +514,24 @@ def _verdict(rows: list[Row], info: QuestionInfo) -> str:
     other = [r for r in valued if r is not top]
     rate = info.answer_type == "percent"  # a rate is higher or lower; an area, a population or a sum larger
     rel = ("高于" if rate else "大于") if info.compare_op == "max" else ("低于" if rate else "小于")
-    return f"比较：{top.pilot}（{top.figure}）{rel}" + "、".join(f"{r.pilot}（{r.figure}）" for r in other) + "。"
+    text = f"比较：{top.pilot}（{top.figure}）{rel}" + "、".join(f"{r.pilot}（{r.figure}）" for r in other)
+    return text + _difference(hi, lo, info) + "。"
+
+
+_HOW_MUCH_MORE = re.compile(r"(?:大|高|多|少|低|小)(?:了)?多少|相差|差多少|差距|差了?几")
+
+
+def _difference(hi: Row, lo: Row, info: QuestionInfo) -> str:
+    """"，相差 N<单位>" when the question asks by how much and the two figures are in one unit (万 counted);
+    a difference of rates is in 个百分点."""
+    if not _HOW_MUCH_MORE.search(info.key) or not hi.figure or not lo.figure:
+        return ""
+    units = {re.sub(r"^[\d.]+[万亿千百]?", "", f) for f in (hi.figure, lo.figure)}
+    if len(units) != 1:
+        return ""
+    unit = units.pop()
+    diff = round(hi.value - lo.value, 4)
+    return f"，相差{diff:g}个百分点" if unit in ("%", "％") else f"，相差{diff:g}{unit}"
 
 
 def _row_figure(quote: str, info: QuestionInfo) -> dict:
