@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from .question import _HIGHER, _LOWER, QuestionAnalyzer, QuestionInfo, normalize
+from .question import _HIGHER, _LOWER, _OVERVIEW, QuestionAnalyzer, QuestionInfo, normalize
 
 _PRONOUN = re.compile(r"(它们|它|其|该(?:县|市|区|镇|旗|州|新区|试点|地)|这个(?:县|市|区|镇|旗|州|试点|地方)|"
                       r"那个(?:县|市|区|镇|旗|州|试点|地方)|这里|那里|当地|此地|本地)")
@@ -157,6 +157,17 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
                 lower = info.compare_op == "min" or (not info.compare_op and _LOWER.search(q) and not _HIGHER.search(q))
                 return _done(analyzer, f"{body}哪个更{'低' if lower else '高'}？")
             return _done(analyzer, f"{body}分别是多少？" if last_ask.asks_figure else f"{body}分别是什么？")
+    recent = list(dict.fromkeys(p for c in reversed(ctx) for p in c.pilots[:2]))[:2]
+    if not info.pilots and len(recent) == 2 and last_ask and last_ask.measure and last_ask.asks_figure \
+            and (_HIGHER.search(q) or _LOWER.search(q) or _COMPARE_WORDS.search(q)) and _only_comparing(info):
+        # "哪个高？" after two pilots were asked the same thing in turn: those two, compared
+        both = "和".join(_short(analyzer, p, ctx) for p in reversed(recent))
+        lower = _LOWER.search(q) and not _HIGHER.search(q)
+        return _done(analyzer, f"{both}{_when(last_ask)}{last_ask.measure}哪个更{'低' if lower else '高'}？")
+    if (info.shape in ("overview", "count") or _OVERVIEW.search(q)) and _PRONOUN.search(q) and not info.pilots \
+            and with_pilot:
+        # "介绍一下它的试点方案": a whole ask of its own, about the previous pilot
+        return _done(analyzer, _PRONOUN.sub(_short(analyzer, last_pilot.pilots[0], ctx), q, count=1))
     # "那<描述><试点>呢？": a pilot (however described) and no question word or measure of its own
     same_ask = info.pilots and (not _has_ask(info) or (not info.measure and not _QWORD.search(q)))
     if same_ask and last_ask and not (info.qualifier or info.years):

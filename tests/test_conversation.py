@@ -211,3 +211,21 @@ def test_which_is_higher_without_a_measure(qa):
 def test_the_name_the_user_used_is_kept(qa):
     ans = follow(qa, ["临港的区域面积多大？"], "它的常住人口呢？")
     assert ans.resolved_question.startswith("临港"), ans.resolved_question
+
+
+def test_which_is_lower_after_two_pilots_in_turn(qa):
+    ans = follow(qa, ["眉山市2014年常住人口城镇化率是多少？", "绵阳的呢？"], "哪个低一些？")
+    assert says(ans.resolved_question, "眉山", "绵阳", "2014年", "常住人口城镇化率", "低"), ans.resolved_question
+    assert ans.text.splitlines()[-1] == "比较：四川省眉山市（40.46%）低于四川省绵阳市（46.5%）。"
+
+
+def test_an_overview_of_the_previous_pilot(qa):
+    ans = follow(qa, ["宜都市的面积多大？"], "介绍一下它的试点方案")
+    assert ans.resolved_question == "介绍一下宜都市的试点方案" and ans.shape == "overview"
+    assert "二、主要任务" in ans.text
+
+
+def test_farmers_after_urban_residents(qa):
+    ans = follow(qa, ["高台县城镇居民人均可支配收入是多少？"], "农民呢？")
+    assert says(ans.resolved_question, "高台县", "农民人均可支配收入"), ans.resolved_question
+    assert ans.answerable and "农民人均纯收入 9536 元" in ans.citations[0].quote
