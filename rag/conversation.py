@@ -28,6 +28,7 @@ _PRONOUN = re.compile(r"(它们|它|其|该(?:县|市|区|镇|旗|州|新区|试
 _LEAD = re.compile(r"^(那么|那就|那(?![里边儿个时年])|还有|另外|再问一下|再问|请问|那请问|再看看|再看|然后)[，,]?")
 _OF_WHICH = re.compile(r"^(其中|当中|这其中|里面)")
 _BOTH = re.compile(r"(?:这|那)?两个(?:数|数字|数据|指标|比率|比例|值)|这两项|两者|二者|这俩")
+_BOTH_PLACES = re.compile(r"(?:这|那)?[两二三](?:个)?(?:区|县|市|镇|旗|地|者|个试点|个地方)|二者|两者")
 _THAT_YEAR = re.compile(r"那一?年|同一?年|当年|那时候?")
 _FIRST = re.compile(r"(?:刚才|回到|再说|说回)?(?:的)?第一个(?:试点|城市|地方|县|镇|市|区)?|最早(?:问|说)的")
 _COMPARE_WORDS = re.compile(r"对比|比较|相比|比一比|(?:高|低|多|少|大|小)还是|哪个(?:更|最)?(?:高|低|多|少|大|小|快|慢)|谁(?:更|最)?(?:高|低|多|少|大|小)|两个.{0,4}比")
@@ -63,7 +64,7 @@ def _elliptical(text: str, info: QuestionInfo) -> bool:
 
 def _only_comparing(info: QuestionInfo) -> bool:
     """"<甲>的高还是<乙>的高？": a comparison that names what to compare by nothing but its direction."""
-    rest = _COMPARE_WORDS.sub("", "".join(info.terms))
+    rest = _COMPARE_WORDS.sub("", _BOTH_PLACES.sub("", "".join(info.terms)))
     return len(re.sub(r"[的高低多少大小快慢还是哪个谁更最一些点呢吗]", "", rest)) < 2
 
 
@@ -127,7 +128,10 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
         if last_year:
             q = q[:year_ref.start()] + f"{last_year}年" + q[year_ref.end():]
             info = analyzer.analyze(q)
-    if info.resolved_by in ("description", "document", "") and (
+    # "<描述>的呢？" — nothing but a description and 呢 — names another pilot as surely as "那个…" does
+    only_described = info.resolved_by == "description" and not info.measure and not _QWORD.search(q) \
+        and re.search(r"呢[？?。!！\s]*$", q)
+    if info.resolved_by in ("description", "document", "") and not only_described and (
             _PRONOUN.search(q) or not _REFERENCE.search(q)
             or any(set(info.pilots) == set(c.pilots) for c in ctx[-1:])):
         # "这个市…" / "那年<指标>…": the pronoun or the ellipsis points back; a pilot the words happen to

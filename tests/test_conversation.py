@@ -229,3 +229,15 @@ def test_farmers_after_urban_residents(qa):
     ans = follow(qa, ["高台县城镇居民人均可支配收入是多少？"], "农民呢？")
     assert says(ans.resolved_question, "高台县", "农民人均可支配收入"), ans.resolved_question
     assert ans.answerable and "农民人均纯收入 9536 元" in ans.citations[0].quote
+
+
+def test_another_pilot_by_its_description_alone(qa):
+    ans = follow(qa, ["房山区2020年常住人口城镇化率目标是多少？"], "苏东坡故乡的呢？")
+    assert says(ans.resolved_question, "眉山", "2020年", "常住人口城镇化率"), ans.resolved_question
+    assert ans.answerable and "50.3%" in ans.citations[0].quote
+
+
+def test_the_two_districts_compared(qa):
+    ans = follow(qa, ["房山区2020年常住人口城镇化率目标是多少？", "东丽区的呢？"], "两个区谁高？")
+    assert says(ans.resolved_question, "房山区", "东丽区", "2020年", "常住人口城镇化率", "高"), ans.resolved_question
+    assert ans.shape == "compare"
