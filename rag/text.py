@@ -104,6 +104,7 @@ def candidate_sentences(text: str) -> list[str]:
 _BIGRAM_SKIP = set("，。、；：？！“”‘’（）《》【】,.;:?!\"'()[] ")
 _YEAR_CTX = re.compile(r"((?:19|20)\d{2})(?=\s*(?:年|[—–\-~～至到]\s*(?:19|20)\d{2}))")
 _DIGIT = re.compile(r"\d")
+_ITEM_NO = re.compile(r"^\s*[（(]?\d{1,2}\s*[.、．)）](?!\d)")  # "1.健全…": an item's number, no quantity
 _CN_QTY = re.compile(r"(?:第[一二两三四五六七八九十百]+|[一二两三四五六七八九十百千]+(?:[个家位批项条次倍所座万亿]|分之))")
 _NUM_TOKEN = re.compile(r"\d+(?:\.\d+)?")
 _PERCENT = re.compile(r"\d\s*[%％]|百分之")
@@ -121,7 +122,7 @@ def years_in(s: str) -> set[str]:
 
 def has_figure(s: str) -> bool:
     """A quantity other than a bare year ("到 2020 年" alone is no answer to "多少")."""
-    s = _YEAR_CTX.sub("", s)
+    s = _ITEM_NO.sub("", _YEAR_CTX.sub("", s))
     return bool(_DIGIT.search(s) or _CN_QTY.search(s))
 
 

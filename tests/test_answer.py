@@ -463,3 +463,24 @@ def test_compare_by_how_much_and_which_town(qa, question, verdict):
     ans = qa.ask(question)
     assert ans.shape == "compare" and ans.text.splitlines()[-1] == verdict
     check_citations(ans)
+
+
+def test_compare_rows_name_what_is_compared(qa):
+    # 临港's "6.85 平方公里位于临港地区范围内" is a figure in the unit, but not the area: the row quotes 315
+    ans = qa.ask("房山区与浦东新区临港地区的面积相比")
+    rows = {r.pilot: r for r in ans.rows}
+    assert "315 平方公里" in rows["上海市浦东新区（临港地区）"].answer
+
+
+def test_a_bare_rate_is_the_resident_one_in_comparisons(qa):
+    # 敦煌 states only its 户籍 rate for 2014; a bare 城镇化率 is the 常住 one, so its row says 文件未提及
+    ans = qa.ask("比较高台县和敦煌市2014年城镇化率")
+    rows = {r.pilot: r for r in ans.rows}
+    assert "35.89%" in rows["甘肃省高台县"].answer and rows["甘肃省敦煌市"].answer is None
+
+
+def test_an_item_number_is_no_figure(qa):
+    ans = qa.ask("松滋市和宜都市分别计划到2020年实现多少农业转移人口落户？")
+    rows = {r.pilot: r for r in ans.rows}
+    # "1.健全农业转移人口落户制度…" states no figure; the 2020 sentence with 3.1 万 does
+    assert "3.1 万" in rows["湖北省松滋市"].answer and "13.85 万" in rows["湖北省宜都市"].answer

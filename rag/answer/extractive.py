@@ -393,6 +393,10 @@ def _like_with_like(info: QuestionInfo, chosen: dict[str, list[J.Candidate]]) ->
     """One sentence per compared pilot. A figure asked with no year compares like with like: where a pilot's
     best sentence is of the other period (a target beside base-year figures), its best sentence of the period
     most pilots' sentences state."""
+    if info.asks_figure and info.measure:
+        # a row names what is compared: a sentence naming the measure before one with a figure in its unit only
+        named = J.FEATURES.index("measure")
+        chosen = {p: sorted(cs, key=lambda c: c.x[named] <= 0) for p, cs in chosen.items()}
     best = {p: cs[0] for p, cs in chosen.items() if cs}
     if info.years or not info.asks_figure or len(best) < 2:
         return best

@@ -310,6 +310,8 @@ def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
     if head and info.answer_type == "number" and _unit_figure(head) is not None and not _in_units(c.n, head) \
             and not _attributed(c.n, head) and not _figure_before(c.n, head):
         return "measure"  # 总人口 asked: "…人口基本养老保险覆盖率达到 90%" has no figure of people
+    if not info.qualifier and head and any(_all_other(c.n, head, d) for d in lexicon.defaults("qualifiers.txt")):
+        return "qualifier"  # a bare 城镇化率 asked means the 常住 one: "户籍人口城镇化率 62%" is another
     if info.qualifier:
         qs = qualifiers_in(c.n)
         if info.qualifier not in qs and any(_same_group(q, info.qualifier) for q in qs):
