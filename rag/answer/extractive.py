@@ -132,9 +132,9 @@ class ExtractiveAnswerer:
             if info.asks_figure and has_figure(n):
                 s += 1.0
             if info.answer_type == "person":
-                s += J.names_role(n)
+                s += J.names_role(n)  # who leads: the clause that names the 组长, not the members'
             elif info.answer_type in ("name", "place"):
-                s += J.type_ok(info, n)  # the clause with the name asked for (a quoted name, a place)  # who leads: the clause that names the 组长, not the members'
+                s += J.type_ok(info, n)  # the clause with the name asked for (a quoted name, a place)
             if info.qualifier and info.qualifier in n:
                 s += 0.5
             if info.years and any(y in n for y in info.years):
@@ -496,7 +496,7 @@ _SCALE = {"万": 1e4, "亿": 1e8, "千": 1e3, "百": 1e2}
 def _figure(number: str, after: str, units) -> tuple[float, str]:
     """A number's value with its 万/亿 scale, and the figure as written with its unit ("2.02万平方公里", "45%")."""
     rest = after.lstrip()
-    scale = _SCALE.get(rest[:1], 1.0) if rest[:1] in _SCALE else 1.0
+    scale = _SCALE.get(rest[:1], 1.0)
     tail = (rest[1:] if scale != 1.0 else rest).lstrip()
     unit = next((u for u in sorted(units or (), key=len, reverse=True) if tail.startswith(u)), "")
     if not unit and tail[:1] in "%％":

@@ -338,7 +338,7 @@ def only_modified(s: str, head: str, asked: str = "") -> bool:
     if not at:
         return False
     mods = sorted((w for w in lexicon.words("measure_modifiers.txt") if w not in asked), key=len, reverse=True)
-    return all(any(s[max(0, i - len(w) - 2):i].find(w) >= 0 for w in mods) for i in at)
+    return all(any(w in s[max(0, i - len(w) - 2):i] for w in mods) for i in at)
 
 
 _LEADS = re.compile(r"(?<!副)(?:组长|主任|总指挥|指挥长|挂帅)|牵头")
@@ -450,5 +450,5 @@ def _same_group(a: str, b: str) -> bool:
     return any(a in g and b in g for g in lexicon.groups("qualifiers.txt"))
 
 
-__all__ = ["type_ok", "only_modified", "names_role", "Candidate", "Params", "FEATURES", "candidates", "load_params", "question_units", "coverage",
-           "PARAMS_PATH"]
+__all__ = ["type_ok", "only_modified", "names_role", "Candidate", "Params", "FEATURES", "candidates", "load_params",
+           "question_units", "coverage", "PARAMS_PATH"]
