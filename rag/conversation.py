@@ -176,6 +176,10 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
     same_ask = info.pilots and (not _has_ask(info) or (not info.measure and not _QWORD.search(q)))
     if same_ask and last_ask and not (info.qualifier or info.years):
         # "<试点>呢？" → the previous ask, of this pilot
+        if len(info.pilots) >= 2 and last_ask.measure and last_ask.asks_figure:
+            # "那<甲>和<乙>呢？": the previous ask, of both
+            both = "和".join(_short(analyzer, p, [info, *ctx]) for p in info.pilots)
+            return _done(analyzer, f"{both}{_when(last_ask)}{last_ask.measure}分别是多少？")
         short = _short(analyzer, info.pilots[0], [info, *ctx])
         if last_ask.measure and (_measure_is_ask(last_ask) or not _named_spans(last_ask)):
             return _done(analyzer, f"{short}{_when(last_ask)}{last_ask.measure}{_question_tail(last_ask)}")
@@ -315,18 +319,22 @@ def _new_measure(info: QuestionInfo, base: QuestionInfo) -> bool:
     """Does the follow-up name a measure of its own (not just a qualifier or a year)? "该市<年份>的<指标>有
     多少？" does (a full ask); "改成<口径>口径呢？" does not: its measure, qualifiers aside, is part of the
     previous one."""
-    if not info.measure:
-        return False
-    if _QWORD.search(info.key):
-        return not (base.measure and info.measure == base.measure)
-    if not base.measure:
-        return True
     from .question import qualifiers_in
 
     def bare(m: str) -> str:
         for q in qualifiers_in(m):
             m = m.replace(q, "")
         return m
+
+    if not info.measure:
+        # "城区<一个新的问法>要达到多少？": a qualifier, then words of an ask the previous turn never had
+        rest = [bare(t) for t in info.terms]
+        return bool(info.qualifier and _QWORD.search(info.key)) and not _only_ask_words(info) \
+            and any(len(t) >= 2 and t not in base.key for t in rest)
+    if _QWORD.search(info.key):
+        return not (base.measure and info.measure == base.measure)
+    if not base.measure:
+        return True
 
     mine, theirs = bare(info.measure), bare(base.measure)
     return not (mine and (mine in theirs or theirs.endswith(mine[-3:])))

@@ -484,3 +484,8 @@ def test_an_item_number_is_no_figure(qa):
     rows = {r.pilot: r for r in ans.rows}
     # "1.健全农业转移人口落户制度…" states no figure; the 2020 sentence with 3.1 万 does
     assert "3.1 万" in rows["湖北省松滋市"].answer and "13.85 万" in rows["湖北省宜都市"].answer
+
+
+def test_compare_by_a_colloquial_word_for_area(qa):
+    ans = qa.ask("茂名高新区和南昌高新区，哪个地盘更大？")
+    assert ans.text.splitlines()[-1] == "比较：江西省南昌高新区（231平方公里）大于广东省茂名市（81平方公里）。"

@@ -241,3 +241,17 @@ def test_the_two_districts_compared(qa):
     ans = follow(qa, ["房山区2020年常住人口城镇化率目标是多少？", "东丽区的呢？"], "两个区谁高？")
     assert says(ans.resolved_question, "房山区", "东丽区", "2020年", "常住人口城镇化率", "高"), ans.resolved_question
     assert ans.shape == "compare"
+
+
+def test_two_pilots_asked_the_same_thing(qa):
+    ans = follow(qa, ["白沟镇2017年常住人口城镇化率目标是多少？"], "那前阳镇和巴公镇呢？")
+    assert says(ans.resolved_question, "前阳镇", "巴公镇", "2017年", "常住人口城镇化率"), ans.resolved_question
+    rows = {r.pilot: r for r in ans.rows}
+    assert "68%" in rows["辽宁省前阳镇"].answer and "48.7%" in rows["山西省巴公镇"].answer
+
+
+def test_a_qualifier_with_a_new_ask_is_not_a_swap(qa):
+    # 城区 is a qualifier, but "空气优良的天数" is an ask of its own, not the previous measure's 城区 form
+    ans = follow(qa, ["韩城市森林覆盖率目标是多少？"], "城区一年里空气优良的天数要达到多少？")
+    assert "森林覆盖率" not in ans.resolved_question
+    assert ans.answerable and "292天" in ans.citations[0].quote

@@ -490,6 +490,9 @@ def _value(quote: str, info: QuestionInfo) -> tuple[float, str] | None:
     return fallback
 
 
+# the units a figure of no known measure is written in (a comparison asked by "地盘", "规模"…)
+_ANY_UNIT = ("%", "％", "平方公里", "平方千米", "平方米", "公顷", "亩", "公里", "人", "户", "元", "亿元", "万元", "个", "家",
+             "项", "所", "座", "天", "吨")
 _SCALE = {"万": 1e4, "亿": 1e8, "千": 1e3, "百": 1e2}
 
 
@@ -498,9 +501,7 @@ def _figure(number: str, after: str, units) -> tuple[float, str]:
     rest = after.lstrip()
     scale = _SCALE.get(rest[:1], 1.0)
     tail = (rest[1:] if scale != 1.0 else rest).lstrip()
-    unit = next((u for u in sorted(units or (), key=len, reverse=True) if tail.startswith(u)), "")
-    if not unit and tail[:1] in "%％":
-        unit = tail[:1]
+    unit = next((u for u in sorted(units or _ANY_UNIT, key=len, reverse=True) if tail.startswith(u)), "")
     shown = number + (rest[:1] if scale != 1.0 else "") + unit
     return float(number) * scale, shown
 
