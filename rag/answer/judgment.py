@@ -334,7 +334,7 @@ def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
 def only_modified(s: str, head: str, asked: str = "") -> bool:
     """Every mention of the measure's head in `s` is of a modified quantity (建成区面积, 城区人口) that the
     question (`asked`) does not name."""
-    at = [m.start() for m in re.finditer(re.escape(head), s)]
+    at = list(_starts_of(s, head))
     if not at:
         return False
     mods = sorted((w for w in lexicon.words("measure_modifiers.txt") if w not in asked), key=len, reverse=True)
@@ -416,33 +416,36 @@ def _figure_before(s: str, head: str) -> bool:
     return re.search(r"\d[\d.]*\s*[万亿千百]?[^，,。；;、：:\d]{0,8}?" + re.escape(head), s) is not None
 
 
-def _ends_of(s: str, head: str):
-    """Where each mention of `head` in `s` ends."""
+def _starts_of(s: str, head: str):
+    """Where each mention of `head` in `s` starts."""
     k = s.find(head)
     while k >= 0:
-        yield k + len(head)
+        yield k
         k = s.find(head, k + 1)
+
+
+def _ends_of(s: str, head: str):
+    """Where each mention of `head` in `s` ends."""
+    return (k + len(head) for k in _starts_of(s, head))
 
 
 def _unqualified(s: str, head: str) -> bool:
     """Every mention of the measure in `s` is bare: no qualifier right before it ("城市品位提升，城镇化率超过
     80%" names 城市, but not as the rate's qualifier)."""
-    at = [m.start() for m in re.finditer(re.escape(head), s)]
+    at = list(_starts_of(s, head))
     return bool(at) and not any(qualifiers_in(s[max(0, k - 6):k]) for k in at)
 
 
 def _all_other(s: str, head: str, qualifier: str) -> bool:
     """Every mention of the measure in `s` carries another qualifier of the asked one's group
     (户籍 asked: “户籍人口 202 万人，常住人口城镇化率 68.6%” names 户籍 but not 户籍's rate)."""
-    k = s.find(head)
-    if k < 0:
+    at = list(_starts_of(s, head))
+    if not at:
         return False
-    while k >= 0:
-        before = s[max(0, k - 6):k]
-        quals = qualifiers_in(before)
+    for k in at:
+        quals = qualifiers_in(s[max(0, k - 6):k])
         if not quals or qualifier in quals or not any(_same_group(q, qualifier) for q in quals):
             return False
-        k = s.find(head, k + 1)
     return True
 
 
