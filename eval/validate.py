@@ -21,9 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "pilots-batch2.txt"
 TYPES = {"number", "fact", "list", "cross", "unanswerable", "overview", "count",
-         "followup", "compare", "followup_unanswerable"}
+         "followup", "compare", "followup_unanswerable", "aggregate"}
 FIELDS = {"id", "question", "answers", "pilot", "section", "evidence", "type"}
-OPTIONAL = {"tags", "history", "within"}
+OPTIONAL = {"tags", "history", "within", "op", "result", "place", "doc"}
+# A fact-table row (eval/facts*.jsonl): one figure a plan states
+FACT_FIELDS = {"pilot", "measure", "kind", "year", "value", "unit", "text", "line", "note"}
+CORE_UNITS = {"常住人口城镇化率": "%", "户籍人口城镇化率": "%", "常住人口": "万人", "面积": "平方公里"}
+NUM = re.compile(r"\d+(?:\.\d+)?")
 TOP = re.compile(r"^[一二三四五六七八九十]+、")
 
 
@@ -125,6 +129,10 @@ def check_row(row: dict) -> list[tuple[str, str]]:
     if t.startswith("followup") and not row.get("history"):
         problems.append(("a follow-up needs a history", ""))
     pilot, section, ev = row["pilot"], row["section"], row["evidence"]
+    if "doc" in row and t not in ("unanswerable", "followup_unanswerable"):
+        return problems + check_doc(row)
+    if "doc" in row and not doc_lines(row["doc"]):
+        problems.append(("unknown doc", repr(row["doc"])))
     if t in ("unanswerable", "followup_unanswerable"):
         if answers:
             problems.append(("unanswerable must have answers []", ""))
@@ -163,6 +171,17 @@ def check_row(row: dict) -> list[tuple[str, str]]:
             more = sorted(set(ps) - set(actual))
             problems.append(("pilot list incomplete or too long", f"missing {miss}; not containing a term {more}"))
         return problems
+    if t == "aggregate":
+        ps, ss, es = _as_list(pilot), _as_list(section), _as_list(ev)
+        if not (isinstance(pilot, list) and len(ps) == len(ss) == len(es) == len(answers)):
+            return problems + [("aggregate needs parallel pilot/section/evidence/answers lists", "")]
+        if not ps and not row.get("result"):
+            problems.append(("aggregate: no pilot and no result", ""))
+        if "result" in row and not (isinstance(row["result"], str) and NUM.search(row["result"])):
+            problems.append(("aggregate result must be a string holding a number", repr(row.get("result"))))
+        for p, s_, e, a in zip(ps, ss, es, answers):
+            check_single(row, p, s_, e, [a], problems)
+        return problems
     if t == "compare":
         ps, ss, es = _as_list(pilot), _as_list(section), _as_list(ev)
         if not (isinstance(pilot, list) and len(ps) == len(ss) == len(es) == len(answers) >= 2):
@@ -184,6 +203,66 @@ def check_row(row: dict) -> list[tuple[str, str]]:
     return problems
 
 
+def doc_lines(doc) -> list[str]:
+    """The normalised lines of an evaluation document (eval/<folder>/<name>.txt), [] if there is none."""
+    if not isinstance(doc, str) or ".." in doc:
+        return []
+    path = ROOT / "eval" / doc
+    return [norm(x) for x in path.read_text(encoding="utf-8").split("\n")] if path.is_file() else []
+
+
+def check_doc(row: dict) -> list[tuple[str, str]]:
+    """A question about an added document: evidence on one line of it, answers within 3 lines."""
+    lines = doc_lines(row["doc"])
+    if not lines:
+        return [("unknown doc", repr(row["doc"]))]
+    if row["pilot"] is not None:
+        return [("a document question has pilot null", "")]
+    ev = row["evidence"]
+    if not (isinstance(ev, str) and 6 <= len(ev) <= 60):
+        return [("evidence must be a string of 6-60 characters", repr(ev))]
+    hits = [i for i, x in enumerate(lines) if norm(ev) in x]
+    if not hits:
+        return [("evidence not on one line of the document", ev)]
+    if row["type"] == "list" and not 2 <= len(row["answers"]) <= 6:
+        return [("list needs 2-6 answers", "")]
+    return [("answer not within ±3 lines of the evidence", a) for a in row["answers"]
+            if not any(norm(a) in lines[j] for i in hits for j in range(max(0, i - 3), min(len(lines), i + 4)))]
+
+
+def check_fact(row: dict) -> list[tuple[str, str]]:
+    """A fact-table row: its figure is on its line, inside its pilot, and its value reads the figure."""
+    missing, extra = FACT_FIELDS - set(row), set(row) - FACT_FIELDS - {"province", "qualifier", "chunk_id"}
+    if missing or extra:
+        return [("fields", f"missing {sorted(missing)} extra {sorted(extra)}")]
+    problems = []
+    p = row["pilot"]
+    if p not in PILOTS:
+        return [("unknown pilot", repr(p))]
+    if row["kind"] not in ("base", "target"):
+        problems.append(("kind must be base or target", repr(row["kind"])))
+    if not isinstance(row["year"], int) or not 2000 <= row["year"] <= 2035:
+        problems.append(("year must be an integer year", repr(row["year"])))
+    if not isinstance(row["value"], (int, float)) or isinstance(row["value"], bool):
+        problems.append(("value must be a number", repr(row["value"])))
+    want = CORE_UNITS.get(row["measure"])
+    if want and row["unit"] != want:
+        problems.append(("core measure in the wrong unit", f"{row['measure']}: {row['unit']} (want {want})"))
+    line = row["line"]
+    s, e, _ = PILOTS[p]
+    if not isinstance(line, int) or not s + 1 <= line - 1 < e:
+        return problems + [("line is not inside the pilot", repr(line))]
+    text = norm(row["text"])
+    if not text or text not in NLINES[line - 1]:
+        problems.append(("text is not on that line", f"{line}: {row['text']}"))
+    elif isinstance(row["value"], (int, float)):
+        nums = [float(x) for x in NUM.findall(text)]
+        scales = (1, 1e4, 1e-4, 1e2, 1e-2, 1e8, 1e-8)
+        if nums and not any(abs(n * k - row["value"]) <= 1e-6 * max(1.0, abs(row["value"])) for n in nums for k in scales):
+            problems.append(("value does not read the figure", f"{row['value']} from {row['text']}"))
+    return problems
+
+
 def validate(path: Path) -> tuple[list[dict], list[tuple[int, str, str, str]]]:
     rows, problems = [], []
     seen: set[str] = set()
@@ -195,11 +274,17 @@ def validate(path: Path) -> tuple[list[dict], list[tuple[int, str, str, str]]]:
         except json.JSONDecodeError as exc:
             problems.append((ln, "?", "bad JSON", str(exc)))
             continue
-        rid = str(row.get("id", f"<line {ln}>"))
+        rid = str(row.get("id", f"<line {ln}>") if isinstance(row, dict) else f"<line {ln}>")
+        if not isinstance(row, dict):
+            problems.append((ln, rid, "not an object", ""))
+            continue
         if rid in seen:
             problems.append((ln, rid, "duplicate id", ""))
         seen.add(rid)
         rows.append(row)
+        if "question" not in row and "measure" in row:  # a fact-table file
+            problems.extend((ln, rid, kind, detail) for kind, detail in check_fact(row))
+            continue
         problems.extend((ln, rid, kind, detail) for kind, detail in check_row(row))
     return rows, problems
 
@@ -214,7 +299,7 @@ def main(argv=None) -> int:
         print(f"no such file: {path}", file=sys.stderr)
         return 2
     rows, problems = validate(path)
-    types = Counter(r.get("type") for r in rows)
+    types = Counter(r.get("type", "fact-row") for r in rows)
     tags = Counter(t for r in rows for t in (r.get("tags") or []))
     covered = {p for r in rows for p in _as_list(r.get("pilot")) if p}
     print(f"{path}: {len(rows)} items; types {dict(sorted(types.items()))}")
