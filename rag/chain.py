@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from .answer import Answer, LLMError
+from rag.answer import Answer, LLMError
 
 __all__ = ["build_chain", "AnswerChain", "parse_input"]
 

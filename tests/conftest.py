@@ -15,7 +15,7 @@ CORPUS = ROOT / "data" / "pilots-batch2.txt"
 @pytest.fixture(scope="session")
 def corpus():
     """The real corpus, parsed once."""
-    from rag.corpus import load_corpus
+    from rag.corpus.parse import load_corpus
 
     return load_corpus([CORPUS])
 
@@ -33,14 +33,14 @@ def config(index_dir) -> Config:
 
 @pytest.fixture(scope="session")
 def embedder(config):
-    from rag.embeddings import load_embedder
+    from rag.index.embeddings import load_embedder
 
     return load_embedder(config.embed_model, config.model_cache)
 
 
 @pytest.fixture(scope="session")
 def built_index(config, embedder):
-    from rag.store import Index, build_index
+    from rag.index.store import Index, build_index
 
     build_index(config, progress=False, embedder=embedder)
     return Index.load(config.index_path, expect=config)
@@ -48,7 +48,7 @@ def built_index(config, embedder):
 
 @pytest.fixture(scope="session")
 def qa(config, built_index, embedder):
-    from rag.pilotqa import PilotQA
+    from rag.pipeline import PilotQA
 
     return PilotQA(config, index=built_index, embedder=embedder)
 

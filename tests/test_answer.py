@@ -15,7 +15,7 @@ import pytest
 from rag.answer import Answer, ExtractiveAnswerer, quote_lines
 from rag.chain import build_chain
 from rag.config import ROOT
-from rag.retrieval import Retrieval
+from rag.retrieval.hybrid import Retrieval
 from rag.text import norm
 
 import corpus_text  # tests/corpus_text.py: what the tests count in the corpus themselves

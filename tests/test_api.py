@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from rag.bench import free_port
+from bench.run import free_port
 from rag.config import ROOT
 from rag.text import norm
 
@@ -27,7 +27,7 @@ TOKEN = "test-token-4c1f9e2a"
 @pytest.fixture(scope="module")
 def server(config, built_index, tmp_path_factory):
     """`pilotqa serve` (python -m rag.cli serve) on a free loopback port, on the session's index."""
-    from rag.loadtest import start_server, stop_server
+    from bench.loadtest import start_server, stop_server
 
     work = tmp_path_factory.mktemp("api")
     runs = work / "runs"
@@ -241,7 +241,7 @@ def test_eval_writes_only_a_new_run_folder(http, server):
 def test_query_batcher_embeds_concurrent_questions_together(embedder):
     import numpy as np
 
-    from rag.batching import QueryBatcher
+    from rag.index.batching import QueryBatcher
 
     questions = [f"第{i}个试点的城镇化率目标是多少？" for i in range(12)]
     alone = embedder.embed_queries(questions)
@@ -254,7 +254,7 @@ def test_query_batcher_embeds_concurrent_questions_together(embedder):
 
 
 def test_load_test_smoke(server):
-    from rag.loadtest import drive
+    from bench.loadtest import drive
 
     res = drive(server[0], [FOREST_Q, "天津东丽区总面积是多少？"], clients=4, requests=8)
     assert res["ok"] == 8 and res["errors"] == 0 and res["latency_p95"] >= res["latency_p50"] > 0
@@ -264,7 +264,7 @@ def test_load_test_smoke(server):
 
 
 def test_binding_beyond_loopback_without_token_refuses_to_start(config):
-    from rag.bench import config_env
+    from bench.run import config_env
 
     t0 = time.perf_counter()
     env = config_env(config, PILOTQA_HOST="0.0.0.0", PILOTQA_PORT=str(free_port()), PILOTQA_API_TOKEN="")
@@ -279,8 +279,8 @@ def public(qa, config):
     """The app bound to 0.0.0.0 with a token, in a uvicorn thread; its LLM is the fake endpoint."""
     from llm_server import KEY, base_url, running_server
 
-    from rag.pilotqa import PilotQA
-    from rag.server import create_app, running
+    from rag.pipeline import PilotQA
+    from rag.serve.server import create_app, running
 
     with running_server("cite1") as llm:
         cfg = config.with_overrides(host="0.0.0.0", api_token=TOKEN, llm_base_url=base_url(llm),

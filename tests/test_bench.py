@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from rag import bench as B
-from rag import bench_common as C
-from rag import bench_naive as N
-from rag import bench_report as R
+from bench import run as B
+from bench import common as C
+from bench import naive as N
+from bench import report as R
 from rag.config import ROOT
 
 CORPUS = ROOT / "data" / "pilots-batch2.txt"
@@ -178,7 +178,7 @@ def test_unknown_part_is_refused(config, tmp_path):
 
 
 def test_worker_entry_needs_its_arguments():
-    r = subprocess.run([sys.executable, "-m", "rag.bench"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "bench.run"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "pilotqa bench" in r.stderr
 
 

@@ -27,8 +27,8 @@ def _trap(host: str, tag: str) -> str:
 
 
 def test_no_image_or_outside_request_leaves_the_browser(browser, config, embedder, tmp_path):  # noqa: F811
-    from rag.pilotqa import PilotQA
-    from rag.store import build_index
+    from rag.pipeline import PilotQA
+    from rag.index.store import build_index
 
     with running_server("trap") as srv:
         host = f"http://127.0.0.1:{srv.server_address[1]}"
@@ -84,7 +84,7 @@ def test_no_image_or_outside_request_leaves_the_browser(browser, config, embedde
 
 
 def test_extractive_ask_answers_in_under_a_second_while_four_llm_asks_hang(browser, qa, config):  # noqa: F811
-    from rag.pilotqa import PilotQA
+    from rag.pipeline import PilotQA
 
     with running_server("hang") as srv:
         cfg = config.with_overrides(llm_base_url=base_url(srv), llm_model="mock", llm_api_key=KEY, llm_timeout=60)

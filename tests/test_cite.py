@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.cite import CLOSE_BAR, LABELS
+from rag.answer.cite import CLOSE_BAR, LABELS
 from rag.config import ROOT
 from rag.text import norm
 

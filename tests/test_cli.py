@@ -61,7 +61,7 @@ def one_line_error(r, *needles: str) -> str:
 def in_process(qa, config, monkeypatch, capsys):
     """rag.cli.main in this process on the session's PilotQA and index folder (the early checks read its name
     lists); `loads` counts how often it was opened."""
-    import rag.cli
+    import rag.cli.main
 
     monkeypatch.setenv("PILOTQA_INDEX_DIR", str(config.index_dir))
     opened = []
@@ -155,7 +155,7 @@ def test_json_errors_go_to_stdout_too(in_process):
 
 
 def test_corpus_flag_leaves_the_question_alone(in_process, config):
-    from rag.cli import build_parser
+    from rag.cli.main import build_parser
 
     corpus = str(ROOT / "data" / "pilots-batch2.txt")
     args = build_parser().parse_args(["ask", "--corpus", corpus, FOREST_Q])
@@ -315,7 +315,7 @@ def test_chat_follow_up_comparison_and_commands(config, built_index):
     assert "45%" in norm(out)                                   # asked inside the /pilot scope
     assert "已开始新的对话" in out and "不限试点" in out and "未知命令" in out
     # the comparison as aligned rows (pilot | lines | answer [n]): every column starts at the same width
-    from rag.cli_output import width
+    from rag.cli.output import width
 
     rows = [m for m in (re.match(r"^(\S+ +)((?:第 [\d–]+ 行|—|出处) +)(.*)$", ln) for ln in out.splitlines()) if m]
     assert [m.group(1).strip() for m in rows] == ["试点", "北京市房山区", "河北省威县"], out
@@ -332,7 +332,7 @@ def api_server(qa, config):
     """The real JSON API (rag.server.create_app, no web UI) in a uvicorn thread, with a token."""
     import uvicorn
 
-    from rag.server import create_app
+    from rag.serve.server import create_app
 
     cfg = config.with_overrides(api_token=TOKEN)
     app = create_app(qa, cfg, ui=False)

@@ -40,7 +40,7 @@ def test_qualifier_swap(qa):
 def test_the_understanding_is_shown(qa):
     import io
 
-    from rag.cli_output import print_answer
+    from rag.cli.output import print_answer
 
     ans = follow(qa, [XIAOYI_2020], "那户籍口径的目标呢？")
     out = io.StringIO()
@@ -120,7 +120,7 @@ def test_unanswerable_follow_up_is_refused(qa, question, resolved):
 
 
 def test_no_history_means_no_resolution(qa):
-    from rag.conversation import resolve
+    from rag.query.conversation import resolve
 
     r = resolve("那么巴公镇呢？", [], qa.retriever.analyzer)
     assert r.changed is False and r.question == "那么巴公镇呢?"  # only normalised (NFKC)
@@ -130,7 +130,7 @@ def test_no_history_means_no_resolution(qa):
 
 
 def test_resolve_offline(qa):
-    from rag.conversation import resolve
+    from rag.query.conversation import resolve
 
     r = resolve("那么巴公镇呢？", [XIAOYI_2020], qa.retriever.analyzer)
     assert r.changed and says(r.question, "巴公镇", "2020年", "常住人口城镇化率"), r.question

@@ -9,7 +9,7 @@ from dataclasses import fields
 import pytest
 
 from rag.config import ROOT, Config
-from rag.server import MAX_BODY, ServeError, check_binding, is_loopback
+from rag.serve.server import MAX_BODY, ServeError, check_binding, is_loopback
 
 yaml = pytest.importorskip("yaml")
 

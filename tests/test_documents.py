@@ -16,8 +16,8 @@ import pytest
 
 import kb_files as K
 from conftest import CORPUS
-from rag import documents as D
-from rag.cli import main
+from rag.index import documents as D
+from rag.cli.main import main
 from rag.text import norm
 
 FANGSHAN = "房山区2020年的森林覆盖率目标是多少？"
@@ -27,7 +27,7 @@ FANGSHAN = "房山区2020年的森林覆盖率目标是多少？"
 def kb(tmp_path_factory, config, built_index, embedder):
     """A documents folder holding a copy of the corpus, indexed beside the session index (sharing its
     vector cache, so the copy costs no embedding)."""
-    from rag.store import build_index
+    from rag.index.store import build_index
 
     docs = tmp_path_factory.mktemp("docs")
     shutil.copy(CORPUS, docs / CORPUS.name)
@@ -67,8 +67,8 @@ def test_corpus_lacks_the_new_figure():
 
 
 def test_add_ask_remove_through_the_cli(kb, parking_pdf, capsys, embedder):
-    from rag.pilotqa import PilotQA
-    from rag.store import Index
+    from rag.pipeline import PilotQA
+    from rag.index.store import Index
 
     rc, out, err = _cli(capsys, kb, "docs", "list")
     assert rc == 0 and "pilots-batch2.txt" in out and "59 个试点" in out and "已索引" in out
@@ -207,8 +207,8 @@ def test_cli_refusal_is_one_line_without_traceback(kb, tmp_path, capsys):
 
 
 def test_pdf_rendering_of_the_corpus_gives_the_same_pilots_with_pages(tmp_path_factory, config, corpus, embedder):
-    from rag.pilotqa import PilotQA
-    from rag.store import build_index
+    from rag.pipeline import PilotQA
+    from rag.index.store import build_index
 
     docs = tmp_path_factory.mktemp("pdfdocs")
     K.text_file_pdf(CORPUS, docs / "pilots-batch2.pdf")

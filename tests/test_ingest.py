@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import kb_files as K
-from rag.corpus import load_corpus
-from rag.ingest import IngestError, extract, load
-from rag.ingest.cache import ExtractCache
+from rag.corpus.parse import load_corpus
+from rag.corpus.ingest import IngestError, extract, load
+from rag.corpus.ingest.cache import ExtractCache
 from rag.text import norm
 
 

@@ -12,7 +12,7 @@ import pytest
 from rag.answer import ExtractiveAnswerer
 from rag.answer import judgment as J
 from rag.config import ROOT
-from rag.retrieval import Passage, Retrieval
+from rag.retrieval.hybrid import Passage, Retrieval
 from rag.text import norm
 
 BAOTOU, FANGSHAN, HONGHE = "内蒙古自治区包头市", "北京市房山区", "云南省红河州"
@@ -130,7 +130,7 @@ def test_the_threshold_is_the_bar(qa):
 
 def test_fit_refuses_a_test_split(qa, tmp_path):
     from rag.evaluation import EvalError
-    from rag.fitting import fit
+    from rag.evaluation.fitting import fit
 
     before = J.PARAMS_PATH.read_bytes()
     # refused by its name, before it is read: the file does not even exist
@@ -141,7 +141,7 @@ def test_fit_refuses_a_test_split(qa, tmp_path):
 
 
 def test_fit_cli_refuses_a_test_split(qa, monkeypatch, capsys, tmp_path):
-    import rag.cli
+    import rag.cli.main
 
     monkeypatch.setattr(rag.cli, "_open", lambda cfg: qa)
     rc = rag.cli.main(["fit", "--gold", str(tmp_path / "test.jsonl"), "--out", str(tmp_path / "j.json")])
@@ -150,7 +150,7 @@ def test_fit_cli_refuses_a_test_split(qa, monkeypatch, capsys, tmp_path):
 
 
 def test_fit_on_a_small_dev_subset_writes_a_usable_file(qa, tmp_path):
-    from rag.fitting import fit
+    from rag.evaluation.fitting import fit
 
     rows, seen = [], {"answerable": 0, "unanswerable": 0}
     for line in (ROOT / "eval" / "gold.jsonl").read_text(encoding="utf-8").splitlines():

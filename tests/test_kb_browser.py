@@ -19,8 +19,8 @@ BUILD_TIMEOUT = 300_000  # an index update on a busy 2-core machine
 
 @pytest.fixture(scope="module")
 def kb_app(tmp_path_factory, config, built_index, embedder):
-    from rag.pilotqa import PilotQA
-    from rag.store import build_index
+    from rag.pipeline import PilotQA
+    from rag.index.store import build_index
 
     docs = tmp_path_factory.mktemp("ui-docs")
     shutil.copy(CORPUS, docs / CORPUS.name)

@@ -12,7 +12,7 @@ import pytest
 from rag.answer import Answer, ExtractiveAnswerer, LLMAnswerer, LLMError, build_messages, verify
 from rag.chain import build_chain
 from rag.config import ROOT, Config
-from rag.retrieval import Passage
+from rag.retrieval.hybrid import Passage
 from rag.text import norm
 
 from llm_server import GOOD, INJECTION, KEY, running_server  # noqa: F401 - the shared fake endpoint

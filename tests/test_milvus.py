@@ -19,7 +19,7 @@ pytest.importorskip("pymilvus", reason="the milvus extra is not installed (pip i
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed (pip install -e '.[milvus]')")
 
 from rag.config import ROOT  # noqa: E402
-from rag.store import Index, StoreError, build_index  # noqa: E402
+from rag.index.store import Index, StoreError, build_index  # noqa: E402
 
 CORPUS = ROOT / "data" / "pilots-batch2.txt"
 FOREST_Q = "房山区2020年的森林覆盖率目标是多少？"
@@ -58,7 +58,7 @@ def test_milvus_scores_equal_faiss(milvus_index, built_index, embedder, gold_que
 
 
 def test_milvus_and_faiss_retrieve_the_same_passages(milvus_index, built_index, embedder, config, gold_questions):
-    from rag.retrieval import HybridRetriever
+    from rag.retrieval.hybrid import HybridRetriever
 
     ra = HybridRetriever.from_config(built_index, embedder, config)
     rb = HybridRetriever.from_config(milvus_index, embedder, config)
@@ -144,7 +144,7 @@ def test_milvus_lite_in_use_by_another_process_is_a_one_line_error(milvus_config
 
 
 def test_bad_milvus_uri_is_a_one_line_error(config):
-    from rag.store.milvus_backend import uri_of
+    from rag.index.store.milvus_backend import uri_of
 
     with pytest.raises(StoreError, match="neither"):
         uri_of(config.with_overrides(milvus_uri="/tmp/not-a-db-file"))

@@ -33,7 +33,7 @@ def spans(info):
 
 
 def test_gazetteer_parents_formal_names_and_pinyin(corpus):
-    from rag.places import gazetteer
+    from rag.knowledge.gazetteer import gazetteer
 
     g = gazetteer(corpus)
     # "松滋市隶属于湖北省荆州市" → 荆州市 and 荆州 name the pilot's parent

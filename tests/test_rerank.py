@@ -22,13 +22,13 @@ def tiny_cross_encoder(tmp_path_factory):
 
 
 def test_no_reranker_configured():
-    from rag.rerank import load_reranker
+    from rag.retrieval.rerank import load_reranker
 
     assert load_reranker("") is None and load_reranker(None) is None
 
 
 def test_load_and_score(tiny_cross_encoder):
-    from rag.rerank import Reranker, load_reranker
+    from rag.retrieval.rerank import Reranker, load_reranker
 
     rr = load_reranker(str(tiny_cross_encoder))
     assert isinstance(rr, Reranker)
@@ -38,15 +38,15 @@ def test_load_and_score(tiny_cross_encoder):
 
 
 def test_missing_reranker_is_a_clear_error(tmp_path):
-    from rag.rerank import RerankError, load_reranker
+    from rag.retrieval.rerank import RerankError, load_reranker
 
     with pytest.raises(RerankError, match="PILOTQA_RERANKER"):
         load_reranker(str(tmp_path / "nope"))
 
 
 def test_retriever_reranks_its_top_candidates(tiny_cross_encoder, built_index, embedder):
-    from rag.rerank import load_reranker
-    from rag.retrieval import HybridRetriever
+    from rag.retrieval.rerank import load_reranker
+    from rag.retrieval.hybrid import HybridRetriever
 
     rr = load_reranker(str(tiny_cross_encoder))
     r = HybridRetriever(index=built_index, embedder=embedder, k=5, reranker=rr, rerank_top=10)

@@ -19,7 +19,7 @@ FANGSHAN, DONGLI, WEIXIAN, BAOTOU = "北京市房山区", "天津市东丽区", 
 
 @pytest.fixture(scope="module")
 def aliases(corpus):
-    from rag.places import all_aliases
+    from rag.knowledge.gazetteer import all_aliases
 
     return all_aliases(corpus)
 
@@ -36,13 +36,13 @@ def aliases(corpus):
     ("临港区位优势是什么？", ["上海市浦东新区（临港地区）"]),                  # 临港 + 区位
 ])
 def test_detect_pilots_names(aliases, question, expected):
-    from rag.retrieval import detect_pilots
+    from rag.retrieval.hybrid import detect_pilots
 
     assert detect_pilots(question, aliases) == expected
 
 
 def test_detect_pilots_traditional_and_no_match_inside_province(aliases):
-    from rag.retrieval import detect_pilots
+    from rag.retrieval.hybrid import detect_pilots
 
     assert detect_pilots("房山區的森林覆蓋率要提高到多少？", aliases) == [FANGSHAN]
     # `津市` (湖南省津市市—澧县) must not be found inside `天津市`
@@ -157,7 +157,7 @@ def test_unknown_pilot_raises_with_suggestions(retriever):
 
 
 def test_suggestions_by_pinyin(retriever):
-    from rag.retrieval import suggest_pilots
+    from rag.retrieval.hybrid import suggest_pilots
 
     analyzer = retriever.analyzer
     assert suggest_pilots("baotou", analyzer.aliases, analyzer.gaz)[0] == BAOTOU

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.cli import main as cli_main
-from rag.store import Index, StoreError, build_index, staleness
+from rag.cli.main import main as cli_main
+from rag.index.store import Index, StoreError, build_index, staleness
 
 
 def test_built_index_is_complete(built_index, config):

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.cli import main as cli_main
+from rag.cli.main import main as cli_main
 from rag.files import sha256_file
-from rag.store import Index, StoreError, VectorCache, build_index, publish
+from rag.index.store import Index, StoreError, VectorCache, build_index, publish
 from rag.text import candidate_sentences
 
 FOREST_Q = "房山区2020年的森林覆盖率目标是多少？"
@@ -210,7 +210,7 @@ def test_publishing_one_index_keeps_the_builds_of_another(tmp_path):
 
 def test_bench_scale_smoke(config, built_index, embedder, tmp_path):
     """`bench --scale` end to end on a small factor: real child processes, real backends, synthetic copies."""
-    from rag.bench_scale import format_md, run_scale, synthetic_data
+    from bench.scale import format_md, run_scale, synthetic_data
 
     data = synthetic_data(built_index, 2)
     n = len(built_index.chunks)

@@ -210,8 +210,15 @@ def _assert_inert(html: str):
 
 
 def test_question_answer_and_corpus_text_render_inert():
-    from ui.render import answer_bubble, compare_table, highlight, outline_html, question_bubble, sources_html, \
-        streaming_bubble
+    from ui.render import (
+        answer_bubble,
+        compare_table,
+        highlight,
+        outline_html,
+        question_bubble,
+        sources_html,
+        streaming_bubble,
+    )
 
     ans = _hostile_answer()
     html = sources_html(ans, 0)
@@ -425,7 +432,7 @@ def test_binds_loopback_by_default(server):
 
 @pytest.fixture(scope="module")
 def dead_llm_client(qa, config):
-    from rag.pilotqa import PilotQA
+    from rag.pipeline import PilotQA
     from ui.app import build_app, launch
 
     with socket.socket() as s:  # a port nobody listens on

@@ -23,10 +23,10 @@ import gradio as gr
 
 from rag.config import Config
 
-from . import chat as C
-from . import render as R
-from .evaltab import build_eval_tab, run_choices
-from .render_cite import cite_html
+from ui import chat as C
+from ui import render as R
+from ui.evaltab import build_eval_tab, run_choices
+from ui.render_cite import cite_html
 
 log = logging.getLogger("pilotqa.ui")
 
@@ -136,7 +136,7 @@ def doc_choices(qa) -> list[str]:
 def _mount_kb(qa, config) -> None:
     """The 知识库 tab from ui/kb.py, when that module is there (the app builds without it)."""
     try:
-        from . import kb
+        from ui import kb
     except ImportError as exc:
         if getattr(exc, "name", "") not in ("ui.kb", f"{__package__}.kb"):
             log.warning("知识库 tab not loaded: %s", exc)

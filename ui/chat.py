@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import gradio as gr
 
-from . import render as R
+from ui import render as R
 
 log = logging.getLogger("pilotqa.ui")
 
@@ -92,7 +92,7 @@ def turn_view(conv: dict, turn: int | None) -> tuple[str, Any]:
 
 def friendly(exc: BaseException) -> str:
     """The user's message for an exception: QuestionError text as is, anything else logged + apology."""
-    from rag.pilotqa import QuestionError
+    from rag.pipeline import QuestionError
 
     if isinstance(exc, QuestionError):
         return str(exc)
@@ -114,7 +114,7 @@ def make_ask(qa, config, kind: str):
     llm_ok = bool(config.llm_configured)
 
     def ask(question, conv, pilot, doc, k):
-        from rag.pilotqa import QuestionError, clean_question
+        from rag.pipeline import QuestionError, clean_question
 
         conv = coerce(conv)
         turn = len(conv["turns"])

@@ -65,7 +65,7 @@ def authorise(config: Config, token) -> None:
 
 def build_kb_tab(qa, config: Config) -> None:
     """The 知识库 tab, created in the current Blocks context (call it inside `with gr.Tabs():`)."""
-    from rag import documents as D
+    from rag.index import documents as D
 
     guarded = needs_token(config)
 

@@ -13,7 +13,7 @@ from typing import Mapping
 
 from rag.text import to_simplified
 
-from .render import _jump_button, esc, find_span, highlight, lines_label, mark_spans
+from ui.render import _jump_button, esc, find_span, highlight, lines_label, mark_spans
 
 _DIFF_CLASS = {"same": "", "changed": "pq-diff-changed", "extra": "pq-diff-extra", "missing": "pq-diff-missing"}
 _DIFF_TITLE = {"changed": "与原文不同", "extra": "原文中没有", "missing": "原文此处还有"}

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .citations import make_citation, quote_lines
-from .extractive import ExtractiveAnswerer
-from .llm import LLMAnswerer, LocalLLMAnswerer
-from .prompts import build_messages, format_passages, load_prompt
-from .types import Answer, Answerer, Citation, LLMError, Row, Unsupported
-from .verify import is_refusal_text, verify
+from rag.answer.citations import make_citation, quote_lines
+from rag.answer.extractive import ExtractiveAnswerer
+from rag.answer.llm import LLMAnswerer, LocalLLMAnswerer
+from rag.answer.prompts import build_messages, format_passages, load_prompt
+from rag.answer.types import Answer, Answerer, Citation, LLMError, Row, Unsupported
+from rag.answer.verify import is_refusal_text, verify
 
 _REGISTRY: dict[str, Callable] = {}
 

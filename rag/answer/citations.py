@@ -9,18 +9,18 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from ..text import norm, strip_quote
-from .types import Citation
+from rag.text import norm, strip_quote
+from rag.answer.types import Citation
 
 
 @lru_cache(maxsize=16)
 def source_lines(source: str) -> tuple[str, ...] | None:
     """The lines of a corpus file as indexed (None when it cannot be read): an ingested PDF or Word file's
     extracted text, else the file's own lines."""
-    from ..config import ROOT
+    from rag.config import ROOT
 
     try:
-        from ..documents import text_lines
+        from rag.index.documents import text_lines
 
         lines = text_lines(source)
         if lines is not None:
@@ -88,7 +88,7 @@ def original_span(text: str, quote_norm: str) -> str | None:
 def _page(source: str, line: int) -> int | None:
     """The PDF page of a line of an ingested document (None for text documents or when unknown)."""
     try:
-        from ..documents import page_of
+        from rag.index.documents import page_of
     except ImportError:  # ingestion not installed in this build
         return None
     try:

@@ -18,12 +18,12 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Callable, Iterator
 
-from .. import lexicon
-from ..question import QuestionAnalyzer, QuestionInfo
-from ..text import candidate_sentences, has_figure, norm
-from . import judgment as J
-from .citations import clause_window, end_punct, make_citation
-from .types import Answer, Citation, Row
+from rag.knowledge import lexicon
+from rag.query.analysis import QuestionAnalyzer, QuestionInfo
+from rag.text import candidate_sentences, has_figure, norm
+from rag.answer import judgment as J
+from rag.answer.citations import clause_window, end_punct, make_citation
+from rag.answer.types import Answer, Citation, Row
 
 _NUM_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(%|％|万人|万|亿元|亿|平方公里|公里|个|家|人|元|吨|亩)?")
 
@@ -442,7 +442,7 @@ def _opening(sentence: str, max_len: int = 90) -> str:
 def analysis_of(question: str, retrieval) -> QuestionInfo:
     """The analysis of a question a retrieval came without (another retriever): what the retrieval says it
     found — pilots, an unknown place, a which-pilots question — stands over what the words alone say."""
-    from ..question import cross_terms
+    from rag.query.analysis import cross_terms
 
     info = QuestionAnalyzer({}).analyze(question)
     if retrieval.pilots:
@@ -456,7 +456,7 @@ def analysis_of(question: str, retrieval) -> QuestionInfo:
 
 
 def _words(term: str) -> list[str]:
-    from ..text import jieba_tokenizer
+    from rag.text import jieba_tokenizer
 
     return [w for w in jieba_tokenizer().lcut(term) if len(w) >= 2]
 

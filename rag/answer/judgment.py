@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import lexicon
-from ..question import QuestionInfo, qualifiers_in
-from ..text import bigrams, candidate_sentences, has_figure, has_percent, jieba_tokenizer, norm, years_in
+from rag.knowledge import lexicon
+from rag.query.analysis import QuestionInfo, qualifiers_in
+from rag.text import bigrams, candidate_sentences, has_figure, has_percent, jieba_tokenizer, norm, years_in
 
-PARAMS_PATH = Path(__file__).resolve().parent.parent / "data" / "judgment.json"
+PARAMS_PATH = lexicon.DATA / "judgment.json"
 FEATURES = ("sim", "sim_gap", "cov", "cov_ctx", "whole", "measure", "year", "qual", "type_ok", "novelty",
             "heading", "p_fused", "p_rr", "pilot", "length", "target", "attributed")
 _HEADING = re.compile(r"^(?:[（(][一二三四五六七八九十\d]+[）)]|\d+[.．、]|[一二三四五六七八九十]+、)")

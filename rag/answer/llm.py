@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from .extractive import ExtractiveAnswerer
-from .prompts import build_messages
-from .types import Answer, LLMError
-from .verify import verify
+from rag.answer.extractive import ExtractiveAnswerer
+from rag.answer.prompts import build_messages
+from rag.answer.types import Answer, LLMError
+from rag.answer.verify import verify
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import Config
+    from rag.config import Config
 
 _DONE = object()
 

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from .types import LLMError
+from rag.answer.types import LLMError
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent.parent / "prompts"
 _DELIM = re.compile(r"<{3,}|>{3,}|＜{3,}|＞{3,}|《{3,}|》{3,}")

@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..text import bigrams, candidate_sentences, contains_number, norm, numbers_in, strip_quote
-from .citations import make_citation
-from .types import Citation, Unsupported
+from rag.text import bigrams, candidate_sentences, contains_number, norm, numbers_in, strip_quote
+from rag.answer.citations import make_citation
+from rag.answer.types import Citation, Unsupported
 
 _MARKER = re.compile(r"[\[［【]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]］】]")
 # sentence ends; an ASCII "!" that opens Markdown image syntax ("![…](…)") ends nothing
@@ -94,7 +94,7 @@ def _states_nothing(claim_n: str) -> bool:
 def _best_quote(claim_n: str, chunk) -> str:
     """The passage sentence the claim rests on (the claim itself, in the passage's characters, when it is
     verbatim)."""
-    from .citations import original_span
+    from rag.answer.citations import original_span
 
     hay = norm(chunk.text)
     if claim_n and claim_n in hay:
@@ -110,7 +110,7 @@ def verify(text: str, passages: Sequence, *, idf: dict[str, float] | None = None
            place_names: Sequence[str] = ()) -> Verified:
     """Check every claim of `text` against the passages it was written from (numbered 1..len)."""
     all_n = [norm(p.chunk.text) for p in passages]
-    from ..places import stem
+    from rag.knowledge.gazetteer import stem
 
     names = {norm(x) for x in place_names if len(norm(x)) >= 2}
     names |= {stem(x) for x in names if len(stem(x)) >= 2}

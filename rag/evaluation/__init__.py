@@ -5,11 +5,20 @@
 - `running`  every question through a `run` callable; variants compared
 - `reports`  the terminal table and the json/md/png reports (blind: aggregates only)
 """
-from .gold import ANSWERABLE_TYPES, REFUSAL_TYPES, SINGLE_TYPES, TYPES, EvalError, GoldItem, load_gold
-from .reports import HEADLINE, failure_dict, format_summary, write_report
-from .running import EvalResult, compare, evaluate, parse_compare, settings_label
-from .scoring import (CROSS_PASSAGE_LIMIT, MRR_LIMIT, STAGES, QuestionOutcome, aggregate, compute_metrics,
-                      named_pilots, percentile, score_question)
+from rag.evaluation.gold import ANSWERABLE_TYPES, REFUSAL_TYPES, SINGLE_TYPES, TYPES, EvalError, GoldItem, load_gold
+from rag.evaluation.reports import HEADLINE, failure_dict, format_summary, write_report
+from rag.evaluation.running import EvalResult, compare, evaluate, parse_compare, settings_label
+from rag.evaluation.scoring import (
+    CROSS_PASSAGE_LIMIT,
+    MRR_LIMIT,
+    STAGES,
+    QuestionOutcome,
+    aggregate,
+    compute_metrics,
+    named_pilots,
+    percentile,
+    score_question,
+)
 
 __all__ = [
     "EvalError", "GoldItem", "QuestionOutcome", "EvalResult", "load_gold", "score_question", "aggregate",

@@ -12,10 +12,10 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..files import atomic_write
-from .gold import EvalError
-from .running import EvalResult
-from .scoring import QuestionOutcome
+from rag.files import atomic_write
+from rag.evaluation.gold import EvalError
+from rag.evaluation.running import EvalResult
+from rag.evaluation.scoring import QuestionOutcome
 
 # (metric key, label, kind) — kind "rate" (0..1), "ms", or "num"
 HEADLINE = [

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .gold import EvalError, GoldItem
-from .scoring import QuestionOutcome, as_record, compute_metrics, score_question
+from rag.evaluation.gold import EvalError, GoldItem
+from rag.evaluation.scoring import QuestionOutcome, as_record, compute_metrics, score_question
 
 RunFn = Callable[..., dict]
 

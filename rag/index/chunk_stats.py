@@ -1,0 +1,41 @@
+"""Statistics of the indexed chunks that the retriever derives once at start-up and the answer judgment reads:
+the years that govern a dash-led goal, and the bigram IDF of lexical coverage."""
+from __future__ import annotations
+
+import math
+
+from rag.text import bigrams, candidate_sentences, norm, years_in
+
+
+def lead_years(chunks) -> dict[str, frozenset]:
+    """The years that govern a dash-led goal ("——集镇人口达 6.6 万人…"): those of the last sentence stating a
+    year in the paragraph before the goals ("到 2020 年，将板桥镇打造为…"), in the same section of the same pilot."""
+    out: dict[str, frozenset] = {}
+    lead: frozenset = frozenset()
+    prev_key = None
+    for c in chunks:
+        key = (c.pilot, c.top_section)
+        if key != prev_key:
+            lead, prev_key = frozenset(), key
+        if c.text.lstrip().startswith("——"):
+            if lead:
+                out[c.id] = lead
+            continue
+        for s in reversed(candidate_sentences(c.text)):
+            ys = years_in(norm(s))
+            if ys:
+                lead = frozenset(ys)
+                break
+        else:
+            lead = frozenset()
+    return out
+
+
+def bigram_idf(texts: list[str]) -> dict[str, float]:
+    """log((N+1)/(df+0.5)) per character bigram over the chunks: common bigrams like 城镇 weigh little."""
+    df: dict[str, int] = {}
+    for t in texts:
+        for b in bigrams(t):
+            df[b] = df.get(b, 0) + 1
+    n = len(texts)
+    return {b: math.log((n + 1) / (c + 0.5)) for b, c in df.items()}

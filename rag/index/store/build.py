@@ -1,0 +1,212 @@
+"""Building an index: parse, chunk, embed what the verified cache lacks, hand the result to the backend, publish.
+
+Layout: `index/<name>` is a symlink to `index/.builds/<name>-<stamp>/`. A build writes a complete new
+directory and then swaps the symlink with one atomic `os.replace`, so a crash or a kill mid-build never
+leaves a half index and a running server never sees one. Files are JSON, JSON Lines, `.npy` (loaded with
+`allow_pickle=False`) and FAISS's own format: nothing is unpickled. (A Milvus backend updates its server in
+place before the publish; see `milvus_backend`.)
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.index.chunking import chunk_corpus, chunk_stats
+from rag.config import Config
+from rag.corpus.parse import Corpus, load_corpus
+from rag.files import sha256_file
+from rag.knowledge.gazetteer import gazetteer as make_gazetteer
+from rag.text import candidate_sentences
+from rag.index.store.base import BuildData
+from rag.index.store.cache import VectorCache
+from rag.index.store.errors import StoreError
+from rag.index.store.manifest import FORMAT_VERSION, Manifest, settings_of, store_of, versions
+from rag.index.store.registry import backend_for
+from rag.index.store.tokens import add_words, tokenize
+
+
+@dataclass
+class BuildReport:
+    path: Path
+    chunks: int
+    embedded: int                 # chunks whose vector was computed now
+    reused: int                   # chunks whose vector came from the cache
+    seconds: float
+    peak_rss_mb: float
+    stats: dict
+    warnings: list[str] = field(default_factory=list)
+    skipped: bool = False
+    sentences: int = 0
+    sentences_embedded: int = 0
+    repaired: int = 0             # cached vectors (chunks + sentences) that failed their check and were re-embedded
+    store: dict = field(default_factory=dict)   # the manifest's `store` section (backend, index type, sync counts)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def build_index(config: Config, *, progress: bool = True, embedder=None, corpus: Corpus | None = None) -> BuildReport:
+    """Parse, chunk, embed chunks and their sentences (only what the cache lacks), and publish `index/<name>`."""
+    from rag.index.embeddings import load_embedder
+
+    t0 = time.perf_counter()
+    backend_for(store_of(config))  # an unknown store fails before any parsing or model loading
+    corpus = corpus or load_corpus(config.corpus)
+    settings = settings_of(config)
+    chunks = chunk_corpus(corpus, settings)
+    if not chunks:
+        raise StoreError("the corpus produced no text to index")
+    embedder = embedder or load_embedder(config.embed_model, config.model_cache)
+
+    root = Path(config.index_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    cache = VectorCache(root, embedder.model_id, embedder.dim)
+    warnings = list(corpus.warnings)
+    if cache.unreadable:
+        warnings.append("the embedding cache could not be read; everything was embedded again")
+
+    chunk_texts = [c.embed_text for c in chunks]
+    sentences = [candidate_sentences(c.text) for c in chunks]
+    flat_sentences = [s for ss in sentences for s in ss]
+    chunk_keys = [cache.key(t) for t in chunk_texts]
+    sentence_keys = [cache.key(s) for s in flat_sentences]
+    # one embedding call for every text the cache lacks; a sentence equal to another text is embedded once
+    wanted = dict(zip(chunk_keys, chunk_texts))
+    wanted.update((k, s) for k, s in zip(sentence_keys, flat_sentences) if k not in wanted)
+    missing = [k for k in wanted if cache.get(k) is None]
+    new: dict[str, np.ndarray] = {}
+    if missing:
+        vecs = embedder.embed_passages([wanted[k] for k in missing], progress=progress)
+        new = {k: np.asarray(v, dtype=np.float32) for k, v in zip(missing, vecs)}
+    repaired = sum(1 for k in missing if k in cache.damaged_keys)
+
+    def vec(k: str) -> np.ndarray:
+        return new[k] if k in new else cache.get(k)
+
+    dim = embedder.dim
+    vectors = np.vstack([vec(k) for k in chunk_keys]).astype(np.float32)
+    svecs = np.vstack([vec(k) for k in sentence_keys]).astype(np.float32) if sentence_keys \
+        else np.zeros((0, dim), np.float32)
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in sentences])]).astype(np.int64)
+    cache.save(new)
+
+    gaz = make_gazetteer(corpus)
+    add_words(a for names in gaz.get("aliases", {}).values() for a in names)
+    tokens = [tokenize(t) for t in chunk_texts]
+    data = BuildData(name=config.index_name, chunks=chunks, vectors=vectors, tokens=tokens, chunk_keys=chunk_keys,
+                     sentence_vectors=svecs, sentence_offsets=offsets, sentence_keys=sentence_keys, gazetteer=gaz,
+                     model_id=embedder.model_id)
+    meta = {
+        "corpus": [{"path": s.path, "sha256": s.sha256, "n_lines": s.n_lines, "kind": s.kind} for s in corpus.sources],
+        "embed_model": config.embed_model,
+        "chunking": asdict(settings),
+        "counts": {"pilots": len(corpus.pilots), "sources": len(corpus.sources)},
+    }
+    path, manifest = write_build(config, data, meta, t0)
+    new_chunk_keys = set(chunk_keys) & set(new)
+    return BuildReport(
+        path=path,
+        chunks=len(chunks),
+        embedded=sum(1 for k in chunk_keys if k in new_chunk_keys),
+        reused=sum(1 for k in chunk_keys if k not in new_chunk_keys),
+        seconds=round(time.perf_counter() - t0, 2),
+        peak_rss_mb=round(_peak_rss_mb(), 1),
+        stats=manifest.chunk_stats,
+        warnings=warnings,
+        sentences=len(flat_sentences),
+        sentences_embedded=sum(1 for k in dict.fromkeys(sentence_keys) if k in new),
+        repaired=repaired,
+        store=manifest.store,
+    )
+
+
+def write_build(config: Config, data: BuildData, meta: dict, t0: float | None = None) -> tuple[Path, Manifest]:
+    """Write the shared files, let the configured backend store `data`, write the manifest and publish.
+
+    `meta` gives the manifest's corpus-side fields (`corpus`, `embed_model`, `chunking`, `counts`)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    backend = backend_for(store_of(config))
+    root = Path(config.index_dir)
+    builds = root / ".builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    tmp = builds / f".tmp-{config.index_name}-{stamp}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
+            for c in data.chunks:
+                f.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
+        with open(tmp / "tokens.jsonl", "w", encoding="utf-8") as f:
+            for t in data.tokens:
+                f.write(json.dumps(t, ensure_ascii=False) + "\n")
+        (tmp / "gazetteer.json").write_text(json.dumps(data.gazetteer, ensure_ascii=False, indent=1), encoding="utf-8")
+        store = backend.write(data, tmp, config)
+        files = sorted(p.name for p in tmp.iterdir() if p.is_file())
+        manifest = Manifest(
+            format=FORMAT_VERSION,
+            name=config.index_name,
+            corpus=meta["corpus"],
+            embed_model=meta["embed_model"],
+            model_id=data.model_id,
+            dim=data.dim,
+            chunking=meta["chunking"],
+            counts={**meta.get("counts", {}), "chunks": len(data.chunks), "sentences": int(data.sentence_offsets[-1])},
+            chunk_stats=chunk_stats(data.chunks),
+            versions=versions(),
+            files={name: sha256_file(tmp / name) for name in files},
+            created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            build_seconds=round(time.perf_counter() - t0, 2),
+            store=store,
+        )
+        (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2), encoding="utf-8")
+        final = builds / f"{config.index_name}-{stamp}"
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish(root / config.index_name, final)
+    return root / config.index_name, manifest
+
+
+def publish(link: Path, target: Path) -> None:
+    """Point `link` at `target` atomically, then drop builds older than the previous one."""
+    previous = link.resolve() if link.is_symlink() else None
+    tmp_link = link.with_name(f".link-{link.name}-{os.getpid()}")
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    os.symlink(os.path.relpath(target, link.parent), tmp_link)
+    if link.exists() and not link.is_symlink():
+        shutil.rmtree(link)  # a plain directory from elsewhere: replace it
+    os.replace(tmp_link, link)
+    keep = {target.resolve(), previous}
+    # exactly `<name>-<stamp>`: `default-…` must not match the builds of `default--chunk_max_chars=150`
+    ours = re.compile(re.escape(link.name) + r"-\d{8}-\d{6}-\d+$")
+    for d in target.parent.iterdir():
+        if ours.match(d.name) and d.resolve() not in keep:
+            shutil.rmtree(d, ignore_errors=True)
+        elif d.name.startswith(".tmp-") and ours.match(d.name[5:]) and not _pid_alive(d.name):
+            shutil.rmtree(d, ignore_errors=True)  # left by a killed build
+
+
+_publish = publish  # the name the hardening tests import
+
+
+def _pid_alive(name: str) -> bool:
+    try:
+        pid = int(name.rsplit("-", 1)[1])
+        os.kill(pid, 0)
+        return True
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True

@@ -1,0 +1,223 @@
+"""The gazetteer: every name a place in the corpus goes by, derived from the corpus (never hand-written per pilot).
+
+- A pilot's own forms from its heading: `北京市房山区` is also `房山区`, `房山`, `北京房山`; `湖南省津市市—澧县`
+  is also `津市市`, `澧县`; `上海市浦东新区（临港地区）` is also `浦东新区`, `临港`.
+- Its formal name from its intro (`芷江侗族自治县`, `红河哈尼族彝族自治州`).
+- Its parent places from its intro ("位于临沂市兰山区", "隶属于烟台市", "沈阳市所辖", "河北省保定市东部"), so
+  `保定白沟镇` and `海口的演丰镇` name the pilot and `保定` alone scopes to it.
+- Pinyin of each stem (`fangshan`), for English questions and for suggesting names.
+- Plain documents (not in the pilots format) contribute the places their text names, so a question about a
+  place only a new document covers is not refused as unknown.
+
+`gazetteer(corpus)` returns a JSON-serialisable dict stored in the index at build time; the question analysis
+(`rag.question`) reads it back without re-parsing the corpus.
+"""
+from __future__ import annotations
+
+import re
+
+from rag.knowledge import lexicon
+
+# Longest first so `高新区` wins over `区`.
+LEVEL_SUFFIXES = ("高新区", "新区", "自治县", "自治州", "市", "县", "区", "镇", "旗", "州", "乡")
+_PROVINCE_SUFFIX = re.compile(r"(维吾尔自治区|壮族自治区|回族自治区|特别行政区|自治区|省|市)$")
+_PAREN = re.compile(r"[（(]([^）)]*)[）)]")
+_HAN = re.compile(r"^[\u4e00-\u9fff]+$")
+# A place ending: what follows a stem in a county-or-larger place name.
+_PLACE_END = ("自治县", "自治州", "地区", "市", "县", "区", "州", "盟", "旗")
+# Intro phrases that name a pilot's parent place right after them (位于X市, 隶属于X市) or right before (X市所辖).
+_PARENT_BEFORE = re.compile(r"(?:位于|隶属于?|属于|地处|距离?|是)$")
+_PARENT_AFTER = re.compile(r"^(?:所?辖|管辖|东部|西部|南部|北部|中部|东南|西南|东北|西北|城市|东大门|中心城市|市辖|辖县)")
+
+
+def province_short(province: str) -> str:
+    """`河北省` → `河北`, `内蒙古自治区` → `内蒙古`, `北京市` → `北京`."""
+    return _PROVINCE_SUFFIX.sub("", province) or province
+
+
+def provinces() -> tuple[str, ...]:
+    return lexicon.ordered("provinces.txt")
+
+
+def stem(place: str) -> str:
+    """`房山区` → `房山`, `南昌高新区` → `南昌`; a two-character name keeps its suffix (`威县`)."""
+    for suf in ("地区", *LEVEL_SUFFIXES):
+        if place.endswith(suf) and len(place) - len(suf) >= 2:
+            return place[: -len(suf)]
+    return place
+
+
+def place_variants(place: str) -> list[str]:
+    """The place and its parts: parentheses and `—`-joined twin places are split out."""
+    bare = _PAREN.sub("", place).strip() or place
+    out = [place, bare]
+    for x in _PAREN.findall(place):  # `（临港地区）` → 临港地区, 临港
+        out.append(x)
+        for suf in ("地区", "片区"):
+            if x.endswith(suf) and len(x) - len(suf) >= 2:
+                out.append(x[: -len(suf)])
+    parts = [p for p in re.split(r"[—–-]", bare) if p]
+    if len(parts) > 1:  # `津市市—澧县` → 津市市, 津市, 澧县, and the twin's short name 津澧
+        out.extend(parts)
+        out.append("".join(p[0] for p in parts))
+    out.extend(stem(p) for p in parts)
+    return list(dict.fromkeys(out))
+
+
+def aliases_for(name: str, province: str, place: str) -> list[str]:
+    """Every form of a pilot's name, longest first; only forms of two or more characters."""
+    prov = province_short(province)
+    forms = {name}
+    for v in place_variants(place):
+        forms.update({v, province + v, prov + v})
+    return sorted((f for f in forms if len(f) >= 2), key=lambda s: (-len(s), s))
+
+
+def all_aliases(corpus) -> dict[str, list[str]]:
+    """Pilot name → its aliases, for every pilot of a corpus (plain documents get their own name)."""
+    out: dict[str, list[str]] = {}
+    for p in corpus.pilots:
+        if getattr(p, "province", ""):
+            out[p.name] = aliases_for(p.name, p.province, p.place)
+        else:
+            out[p.name] = [p.name]
+    return out
+
+
+# --------------------------------------------------------------------------- places named in text
+
+
+def _is_generic(word: str) -> bool:
+    return word in lexicon.words("not_places.txt") or word in provinces() or \
+        any(word == province_short(p) for p in provinces())
+
+
+def places_in(text: str, limit: int = 0) -> list[tuple[str, int]]:
+    """County-or-larger place names jieba recognises in `text`, with their offsets: `保定市`, `临沂市`,
+    `兰山区`, `红河哈尼族彝族自治州`; a stem tagged as a place joins a following suffix token (`百色` + `市`)."""
+    from rag.text import jieba_pos_tokenizer
+
+    s = re.sub(r"\s+", "", text or "")
+    if limit:
+        s = s[:limit]
+    toks = [(p.word, p.flag) for p in jieba_pos_tokenizer().lcut(s)]
+    out: list[tuple[str, int]] = []
+    pos = 0
+    for i, (w, f) in enumerate(toks):
+        start = pos
+        pos += len(w)
+        if not _HAN.match(w):
+            continue
+        nxt = toks[i + 1][0] if i + 1 < len(toks) else ""
+        if f.startswith("ns") and nxt in _PLACE_END and not w.endswith(_PLACE_END):
+            cand = w + nxt
+        elif f.startswith("n") and w.endswith(_PLACE_END) and len(w) >= 3:
+            cand = w  # jieba tags some city names plain `n` (保定市)
+        elif w.endswith(("自治县", "自治州")) and len(w) >= 5:
+            cand = w
+        else:
+            continue
+        if not _is_generic(cand) and not _is_generic(stem(cand)):
+            out.append((cand, start))
+    return out
+
+
+def _parents(pilot, own: set[str]) -> list[str]:
+    """Parent places named in a pilot's first intro paragraph next to 位于/隶属于/所辖/… (not neighbours)."""
+    if not pilot.intro:
+        return []
+    text = re.sub(r"\s+", "", pilot.intro[0].text)
+    prov_forms = set(provinces()) | {province_short(p) for p in provinces()}
+    found: list[str] = []
+    for name, at in places_in(text, limit=200):
+        if name in own or stem(name) in own or name in prov_forms:
+            continue
+        before, after = text[max(0, at - 12):at], text[at + len(name):at + len(name) + 6]
+        for form in sorted(prov_forms, key=len, reverse=True):  # "位于山东省临沂市": look past the province
+            if before.endswith(form):
+                before = before[: -len(form)]
+                break
+        chained = bool(found) and before.endswith(found[-1])  # "临沂市兰山区": a parent's own district
+        if _PARENT_BEFORE.search(before) or _PARENT_AFTER.match(after) or text.startswith(name) or chained:
+            found.append(name)
+    return list(dict.fromkeys(found))
+
+
+def _formal_names(pilot, stem_: str) -> list[str]:
+    """The pilot's full formal name as its intro writes it (`芷江侗族自治县` for the heading's `芷江县`)."""
+    if not pilot.intro or len(stem_) < 2:
+        return []
+    text = re.sub(r"\s+", "", pilot.intro[0].text)[:120]
+    return [n for n, _ in places_in(text) if n.startswith(stem_) and n != pilot.place]
+
+
+def _pinyin(word: str) -> str:
+    """Toneless pinyin of a Chinese name (`房山` → `fangshan`); "" when it is not all Chinese."""
+    readings = pinyin_readings(word)
+    return readings[0] if readings else ""
+
+
+def pinyin_readings(word: str, limit: int = 4) -> list[str]:
+    """The toneless pinyin readings of a name, the usual one first: 宜都 is `yidu` (and `yidou`), because
+    place names often use a character's less common reading."""
+    if not _HAN.match(word or ""):
+        return []
+    try:
+        from pypinyin import Style, lazy_pinyin, pinyin
+    except ImportError:  # pragma: no cover - a declared dependency; degrade to no pinyin
+        return []
+    first = "".join(lazy_pinyin(word)).lower()
+    out = [first]
+    options = [sorted(set(x)) for x in pinyin(word, style=Style.NORMAL, heteronym=True)]
+    combos = [""]
+    for opts in options:
+        combos = [c + o for c in combos for o in opts][:limit * 4]
+    out += [c.lower() for c in combos if c.isalpha()]
+    return list(dict.fromkeys(out))[:limit]
+
+
+def gazetteer(corpus) -> dict:
+    """Everything the question analysis knows about places, derived from a corpus (JSON-serialisable).
+
+    {"aliases": {pilot: [forms, longest first]},
+     "pilots": {pilot: {"province", "place", "level", "parents": [...], "pinyin": [...], "kind": "pilot"|"doc"}},
+     "parents": {place form: [pilots]},          # 保定市 / 保定 → the pilots it contains
+     "mentions": {place: [documents]}}           # places plain documents name (not pilots of a pilots file)
+    """
+    aliases = all_aliases(corpus)
+    pilots: dict[str, dict] = {}
+    parents: dict[str, list[str]] = {}
+    mentions: dict[str, list[str]] = {}
+    for p in corpus.pilots:
+        if not getattr(p, "province", ""):
+            pilots[p.name] = {"province": "", "place": p.name, "level": getattr(p, "level", ""),
+                              "parents": [], "pinyin": [], "kind": "doc"}
+            for para in list(p.paragraphs())[:400]:
+                for name, _ in places_in(para.text):
+                    docs = mentions.setdefault(name, [])
+                    if p.name not in docs:
+                        docs.append(p.name)
+            continue
+        stems = {stem(v) for v in place_variants(p.place)}
+        formal = _formal_names(p, next(iter(sorted(stems, key=len)), ""))
+        forms = list(dict.fromkeys([*aliases[p.name], *formal]))
+        aliases[p.name] = sorted(forms, key=lambda s: (-len(s), s))
+        own = set(forms) | stems
+        ps = _parents(p, own)
+        pilots[p.name] = {
+            "province": p.province, "place": p.place, "level": p.level, "parents": ps,
+            "pinyin": sorted({r for v in {*stems, *place_variants(p.place)} for r in pinyin_readings(v)}),
+            "kind": "pilot",
+            # how the plan introduces the pilot: words a question may describe it by ("苏东坡的故乡")
+            "intro": " ".join(x.text for x in p.intro)[:400],
+        }
+        for par in ps:
+            for form in {par, stem(par)}:
+                if len(form) >= 2 and not _is_generic(form):
+                    lst = parents.setdefault(form, [])
+                    if p.name not in lst:
+                        lst.append(p.name)
+    # a parent form that is itself a pilot's own form names that pilot, not its children
+    own_forms = {a for names in aliases.values() for a in names}
+    parents = {k: v for k, v in parents.items() if k not in own_forms}
+    return {"aliases": aliases, "pilots": pilots, "parents": parents, "mentions": mentions}

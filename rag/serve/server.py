@@ -1,0 +1,273 @@
+"""`pilotqa serve`: one process, one port: the JSON API (`rag/api.py`), the OpenAI-compatible endpoint
+(`rag/openai_api.py`) and the Gradio web app (`ui.app.build_app`), on uvicorn.
+
+Start-up order: refuse an unsafe binding (beyond loopback without `PILOTQA_API_TOKEN`) before anything slow;
+build a missing or stale index; load the index and the model once; warm the query path; serve.
+
+Security, applied to every request by `Guard` before any route runs:
+- `/api/*` and `/v1/*` need `Authorization: Bearer <PILOTQA_API_TOKEN>` whenever a token is set (and one must
+  be set to bind beyond 127.0.0.1); the comparison is constant-time;
+- request bodies over 64 KB are refused with 413, by Content-Length and by counting a streamed body (the web
+  app's document upload route gets the configured upload size instead).
+
+Replicas are stateless: the process holds only caches (question vectors, the parsed corpus), the conversation
+comes with each request (`history`), so N processes behind a reverse proxy answer alike (docs/deploy.md).
+"""
+from __future__ import annotations
+
+import gc
+import hmac
+import ipaddress
+import json
+import logging
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+from rag.config import Config
+
+MAX_BODY = 64 * 1024
+PROTECTED = ("/api", "/v1")
+UPLOAD_PATHS = ("/gradio_api/upload",)  # the web app's file upload (the 知识库 tab), capped at max_upload_mb
+EXIT_USER = 2
+
+
+class ServeError(Exception):
+    """A setting that makes serving unsafe or impossible; the message says what to do."""
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # "", "0.0.0.0"-like names, host names: reachable from elsewhere
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL this machine reaches a server bound to `host` at (a wildcard address: through loopback)."""
+    host = host if is_loopback(host) else "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def check_binding(config: Config) -> None:
+    """Binding beyond loopback without an API token would open the API to the network: refuse."""
+    if not is_loopback(config.host) and not config.api_token:
+        raise ServeError(
+            f"绑定到 {config.host or '所有地址'} 时必须设置访问令牌：export PILOTQA_API_TOKEN=<一段随机字符串>"
+            f"（例如 python -c 'import secrets; print(secrets.token_urlsafe(32))'），或只绑定 127.0.0.1。"
+            f" / Binding to {config.host or 'all addresses'} needs an API token: set PILOTQA_API_TOKEN, "
+            "or bind 127.0.0.1.")
+
+
+def check_port(config: Config) -> None:
+    """A port already in use is said before the index and the model are loaded, not after."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            s.bind((config.host, config.port))
+        except OSError as exc:
+            raise ServeError(f"无法监听 {config.host}:{config.port}（{exc.strerror}）：端口可能已被占用，可用 --port 换一个。"
+                             f" / Cannot listen on {config.host}:{config.port} ({exc.strerror}); "
+                             "try another --port.") from None
+
+
+def _protected(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in PROTECTED)
+
+
+class Guard:
+    """Pure ASGI middleware: the bearer token on /api and /v1, and the body size limit on every request."""
+
+    def __init__(self, app, token: str = "", max_body: int = MAX_BODY, upload_max: int | None = None):
+        self.app = app
+        self.token = token.encode("utf-8")
+        self.max_body = max_body
+        self.upload_max = upload_max or max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        if self.token and _protected(path) and not self._authorised(headers.get("authorization", b"")):
+            return await _reply(send, 401, "缺少或错误的访问令牌：请在请求头中加入 Authorization: Bearer <令牌>。",
+                                "Missing or wrong API token: send Authorization: Bearer <token>.", "invalid_api_key",
+                                "authentication_error", [(b"www-authenticate", b"Bearer")])
+        limit = self.upload_max if path.startswith(UPLOAD_PATHS) else self.max_body
+        length = headers.get("content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > limit
+            except ValueError:
+                return await _reply(send, 400, "请求头 Content-Length 无效。", "Invalid Content-Length header.",
+                                    "bad_content_length")
+            if too_big:
+                return await _too_big(send, limit)
+        if limit > self.max_body:  # an upload: the route streams it to disk itself, and Content-Length bounds it
+            return await self.app(scope, receive, send)
+        # Read the body here (at most `limit` bytes are ever held), then replay it to the app: a chunked body
+        # without Content-Length is cut off as soon as it passes the limit.
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > limit:
+                return await _too_big(send, limit)
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()  # after the body: disconnect notices, as the app expects
+
+        return await self.app(scope, replay, send)
+
+    def _authorised(self, value: bytes) -> bool:
+        scheme, _, given = value.partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token)
+
+
+async def _reply(send, status: int, zh: str, en: str, code: str, type_: str = "invalid_request_error",
+                 extra_headers: list | None = None) -> None:
+    from rag.serve.api import error_body
+
+    raw = json.dumps(error_body(zh, en, code, type_), ensure_ascii=False).encode("utf-8")
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
+               (b"connection", b"close")] + (extra_headers or [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})
+
+
+async def _too_big(send, limit: int) -> None:
+    kb = limit // 1024
+    await _reply(send, 413, f"请求内容太大（上限 {kb} KB）。", f"Request body too large (limit {kb} KB).",
+                 "request_too_large")
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def create_app(qa, config: Config, *, default_answerer: str | None = None, ui: bool = True):
+    """The FastAPI app: API routes first, then the Gradio app mounted at `/` (it gets every other path)."""
+    from fastapi import FastAPI
+
+    from rag.serve import api, openai_api
+
+    app = FastAPI(title="PilotQA API", version="1", docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+                  description="试点问答 PilotQA：带可核实引用的问答接口 / question answering with verified citations. "
+                              "Send `Authorization: Bearer <PILOTQA_API_TOKEN>` when the server has a token.")
+    app.state.service = api.Service(qa, config, default_answerer)
+    api.install_error_handlers(app)
+    app.include_router(api.router)
+    app.include_router(openai_api.router)
+    app.include_router(api.fallback)
+    if ui:
+        _mount_ui(app, qa, config, default_answerer)
+    upload_max = int(float(getattr(config, "max_upload_mb", 0) or 0) * 1024 * 1024) or None
+    app.add_middleware(Guard, token=config.api_token, max_body=MAX_BODY, upload_max=upload_max)
+    return app
+
+
+def _mount_ui(app, qa, config: Config, default_answerer: str | None) -> None:
+    import gradio as gr
+
+    from ui import app as ui_app
+
+    demo = ui_app.build_app(qa, config, default_answerer=default_answerer)  # queued by build_app
+    upload = getattr(config, "max_upload_mb", None)
+    gr.mount_gradio_app(app, demo, path="/", server_name=config.host, server_port=config.port, show_error=False,
+                        max_file_size=int(float(upload) * 1024 * 1024) if upload else None, **ui_app.launch_kwargs())
+
+
+def load(config: Config):
+    """Build a missing or stale index, load it and the model, batch query embeddings, warm the query path."""
+    from rag.index.batching import QueryBatcher, worth_batching
+    from rag.pipeline import PilotQA
+    from rag.index.store import build_index, staleness
+
+    why = staleness(config)
+    if why:
+        print(f"需要构建索引（{why}）……", file=sys.stderr)
+        report = build_index(config, progress=True)
+        print(f"已构建索引 {report.path}：{report.chunks} 个片段", file=sys.stderr)
+    print("正在加载索引与模型……", file=sys.stderr)
+    qa = PilotQA(config)
+    if config.query_batch > 1 and worth_batching(qa.embedder):
+        # PilotQA rebuilds its retriever from `qa.embedder` on an index reload, so the wrapper stays in place.
+        qa.embedder = QueryBatcher(qa.embedder, max_batch=config.query_batch)
+        qa.retriever.embedder = qa.embedder
+    qa.search("城镇化试点的主要任务")  # first-call costs (lazy imports, allocator warm-up) before the first user
+    qa.retriever.clear_cache()
+    # The loaded index, model and dictionaries are millions of long-lived objects: frozen, the garbage collector
+    # stops walking them in every full collection while serving, and at exit (seconds on a busy machine). An index
+    # replaced by a reload is still freed by reference counting (its arrays are most of its memory).
+    gc.freeze()
+    return qa
+
+
+@contextmanager
+def running(app, host: str = "127.0.0.1", port: int | None = None, timeout: float = 30.0):
+    """Serve `app` with uvicorn in a background thread of this process (tests, notebooks); yields its URL."""
+    import uvicorn
+
+    from bench.run import free_port
+
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           timeout_graceful_shutdown=2))  # idle keep-alive clients do not hold it up
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the server on {host}:{port} did not start")
+        time.sleep(0.05)
+    try:
+        yield local_url(host, port)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def serve(config: Config, answerer: str | None = None) -> int:
+    """Serve until Ctrl-C; an unsafe or impossible setting is one clear line and exit status 2."""
+    import uvicorn
+
+    try:
+        check_binding(config)
+        check_port(config)
+    except ServeError as exc:
+        print(f"错误 / error: {exc}", file=sys.stderr)
+        return EXIT_USER
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Requests run concurrently on a small machine: one torch thread per request avoids the oversubscription
+    # that turns a 25 ms query embedding into a 1 s one whenever anything else is running (see the bench).
+    if config.torch_threads <= 0:
+        config = config.with_overrides(torch_threads=1)
+    qa = load(config)
+    if answerer == "llm" and not config.llm_configured:
+        print("警告：未配置大模型，将使用抽取式回答。", file=sys.stderr)
+    app = create_app(qa, config, default_answerer=answerer)
+    if not is_loopback(config.host):
+        print(f"注意：服务绑定在 {config.host or '所有地址'}，同一网络中的其他机器也能访问；/api 与 /v1 需要访问令牌。",
+              file=sys.stderr)
+    print(f"试点问答已启动：{local_url(config.host, config.port)}  （接口文档 /docs，OpenAI 兼容接口 /v1）",
+          file=sys.stderr)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", server_header=False,
+                timeout_graceful_shutdown=2)
+    return 0
