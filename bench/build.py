@@ -56,7 +56,7 @@ def write_docx(path: Path) -> Path:
 
 def private_config(config: Config, work: Path) -> Config:
     """`config` on a documents folder of copies of its corpus documents and an empty index folder in `work`."""
-    from rag.corpus.parse import expand_paths
+    from rag.corpus import expand_paths
 
     docs = work / "docs"
     docs.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -96,12 +95,6 @@ def hit_at_5(items, texts_of: Callable[[Any], list[str] | None]) -> dict:
 
 
 # --------------------------------------------------------------------------- child processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def config_env(config: Config, **extra: str) -> dict:

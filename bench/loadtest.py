@@ -115,7 +115,8 @@ def get_json(url: str, token: str = "", timeout: float = 5.0) -> tuple[int, Any]
 def start_server(config: Config, log_path: Path, *, ready_timeout: float = 300.0,
                  **env: str) -> tuple[subprocess.Popen, str]:
     """`pilotqa serve` on a free loopback port (its own session, for a clean stop); returns once /readyz is 200."""
-    from bench.common import config_env, free_port
+    from bench.common import config_env
+    from rag.serve.server import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

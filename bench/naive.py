@@ -19,7 +19,7 @@ def naive_chunks(paths: Sequence[str | Path], chunk_size: int = NAIVE_CHUNK, ove
     """The tutorial splitter over each text document (the peer reads files as text, as the tutorial does)."""
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from rag.corpus.parse import expand_paths
+    from rag.corpus import expand_paths
 
     splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=overlap)
     out: list[str] = []

@@ -31,23 +31,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bench.common import (
-    config_env,
-    dev_items,
-    followup_items,
-    free_port,
-    log,
-    loadavg,
-    pct,
-    proc_tree_memory,
-    summary,
-)
+from bench.common import dev_items, followup_items, log, loadavg
 from bench.report import evaluate_targets, format_md, format_table
 from rag.config import Config
 from rag.files import atomic_write
 
-# config_env, free_port, pct, proc_tree_memory and summary are re-exported: rag.server and tests import them
-# from here
 BENCH_PARTS = ("build", "docs", "cli", "load", "latency", "naive", "followup")
 NEEDS = {"docs": "build", "naive": "latency"}   # a part -> the part it builds on
 LOAD_CLIENTS = 32

@@ -76,7 +76,7 @@ class PilotQA:
     def corpus(self):
         """The parsed corpus (for browsing and citation context); parsed on first use."""
         if self._corpus is None:
-            from rag.corpus.parse import load_indexed
+            from rag.corpus import load_indexed
 
             # each document's text by the hash the index recorded: exactly what was indexed, even while the
             # documents folder changes under a running rebuild
@@ -260,7 +260,6 @@ class PilotQA:
         keeps the question as asked and carries the standalone form in `resolved_question`. An unreachable,
         busy or failing LLM falls back to the extractive answer, with a notice saying so.
         """
-        from rag.answer import LLMError
         from rag.chain import build_chain
 
         q = clean_question(question)

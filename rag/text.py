@@ -138,3 +138,10 @@ def numbers_in(s: str) -> set[str]:
 def contains_number(hay: str, num: str) -> bool:
     """`num` occurs in `hay` as a whole number (45 is not in 145 or 45.5)."""
     return re.search(r"(?<![\d.])" + re.escape(num) + r"(?![\d])(?!\.\d)", hay) is not None
+
+
+def lines_label(start: int | None, end: int | None) -> str:
+    """"第 143 行" for one line, "第 143–145 行" for a span."""
+    if start is None:
+        return ""
+    return f"第 {start} 行" if end in (None, start) else f"第 {start}–{end} 行"

@@ -15,7 +15,7 @@ CORPUS = ROOT / "data" / "pilots-batch2.txt"
 @pytest.fixture(scope="session")
 def corpus():
     """The real corpus, parsed once."""
-    from rag.corpus.parse import load_corpus
+    from rag.corpus import load_corpus
 
     return load_corpus([CORPUS])
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from bench.run import free_port
+from rag.serve.server import free_port
 from rag.config import ROOT
 from rag.text import norm
 
@@ -264,7 +264,7 @@ def test_load_test_smoke(server):
 
 
 def test_binding_beyond_loopback_without_token_refuses_to_start(config):
-    from bench.run import config_env
+    from bench.common import config_env
 
     t0 = time.perf_counter()
     env = config_env(config, PILOTQA_HOST="0.0.0.0", PILOTQA_PORT=str(free_port()), PILOTQA_API_TOKEN="")

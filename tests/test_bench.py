@@ -40,11 +40,11 @@ class HashEmbedder:
 
 
 def test_percentiles_and_summary():
-    assert B.pct([], 50) is None
-    assert B.pct([1, 2, 3, 4], 50) == 2.5
-    s = B.summary([10, 20, 30, 40, 50])
+    assert C.pct([], 50) is None
+    assert C.pct([1, 2, 3, 4], 50) == 2.5
+    s = C.summary([10, 20, 30, 40, 50])
     assert s["n"] == 5 and s["p50"] == 30 and s["p95"] == pytest.approx(48.0) and s["mean"] == 30
-    assert B.summary([])["p50"] is None
+    assert C.summary([])["p50"] is None
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
@@ -93,7 +93,7 @@ def test_run_child_reads_the_childs_peak_rss(config, built_index, tmp_path):
 def test_proc_tree_memory_counts_children():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        m = B.proc_tree_memory(os.getpid())
+        m = C.proc_tree_memory(os.getpid())
         assert m["processes"] >= 2 and m["rss_mb"] > 0 and m["max_hwm_mb"] >= 0
     finally:
         child.kill()
@@ -101,7 +101,7 @@ def test_proc_tree_memory_counts_children():
 
 
 def test_config_env_points_a_child_at_the_same_settings(config):
-    env = B.config_env(config, PILOTQA_PORT="1234")
+    env = C.config_env(config, PILOTQA_PORT="1234")
     assert env["PILOTQA_INDEX_DIR"] == str(config.index_dir)
     assert env["PILOTQA_CORPUS"].split(os.pathsep) == list(config.corpus)
     assert env["PILOTQA_PORT"] == "1234" and env["PILOTQA_HOST"] == "127.0.0.1"

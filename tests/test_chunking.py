@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.index.chunking import DEFAULT_SETTINGS, Chunk, ChunkSettings, chunk_corpus, chunk_stats
-from rag.corpus.parse import load_corpus
+from rag.corpus import load_corpus
 from rag.text import norm, split_sentences
 
 from conftest import CORPUS as DATA

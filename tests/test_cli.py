@@ -155,7 +155,7 @@ def test_json_errors_go_to_stdout_too(in_process):
 
 
 def test_corpus_flag_leaves_the_question_alone(in_process, config):
-    from rag.cli.main import build_parser
+    from rag.cli.parser import build_parser
 
     corpus = str(ROOT / "data" / "pilots-batch2.txt")
     args = build_parser().parse_args(["ask", "--corpus", corpus, FOREST_Q])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus.parse import CorpusError, load_corpus, parse_pilot_name
+from rag.corpus import CorpusError, load_corpus, parse_pilot_name
 from rag.text import norm
 
 from conftest import CORPUS as DATA

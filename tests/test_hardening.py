@@ -299,7 +299,7 @@ def test_bad_index_through_a_real_process(index_copy):
 def test_reload_switches_only_to_a_complete_new_build(index_copy, embedder):
     """A running server (the facade) keeps answering while builds are published under it: a damaged
     publication is refused and the old index keeps serving; a complete one is switched to."""
-    from rag.index.store import Index, _publish, build_index
+    from rag.index.store import Index, build_index, publish
 
     cfg = index_copy
     qa2 = PilotQA(cfg, index=Index.load(cfg.index_path, expect=cfg), embedder=embedder)
@@ -311,7 +311,7 @@ def test_reload_switches_only_to_a_complete_new_build(index_copy, embedder):
     damaged = src.parent / "default-99999999-000000-1"
     shutil.copytree(src, damaged)
     (damaged / "vectors.npy").write_bytes(b"\x93NUMPY broken")
-    _publish(cfg.index_path, damaged)
+    publish(cfg.index_path, damaged)
     assert qa2.reload_if_changed() is False
     assert qa2.index is first
     assert "45%" in norm(qa2.ask(FOREST_Q).text)
@@ -542,7 +542,7 @@ def test_render_escapes_markup_in_questions_and_passages(payload):
 def test_server_binds_loopback_unless_host_given(monkeypatch):
     import gradio as gr
 
-    from rag.cli.main import build_parser, config_from_args
+    from rag.cli.parser import build_parser, config_from_args
     from ui.app import launch
 
     for key in [k for k in os.environ if k.startswith("PILOTQA_")]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import kb_files as K
-from rag.corpus.parse import load_corpus
+from rag.corpus import load_corpus
 from rag.corpus.ingest import IngestError, extract, load
 from rag.corpus.ingest.cache import ExtractCache
 from rag.text import norm

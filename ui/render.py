@@ -16,6 +16,8 @@ import re
 import unicodedata
 from typing import Iterable, Mapping, Sequence
 
+from rag.text import lines_label as text_lines_label
+
 _WS = re.compile(r"\s")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
@@ -25,8 +27,7 @@ def esc(s) -> str:
 
 
 def lines_label(start, end) -> str:
-    start, end = int(start), int(end)
-    return f"第 {start} 行" if start == end else f"第 {start}–{end} 行"
+    return text_lines_label(int(start), int(end))
 
 
 def _lines_short(start, end) -> str:
@@ -197,7 +198,7 @@ def _jump_attrs(pilot: str, start, end) -> str:
     return f'data-pilot="{esc(pilot)}" data-start="{int(start)}" data-end="{int(end)}"'
 
 
-def _jump_button(pilot: str, start, end) -> str:
+def jump_button(pilot: str, start, end) -> str:
     return f'<button type="button" class="pq-jump" {_jump_attrs(pilot, start, end)}>在原文中查看 →</button>'
 
 
@@ -248,7 +249,7 @@ def source_card(cits: Sequence[Mapping], passage: Mapping) -> str:
         f'<div class="pq-source-head">{markers}<span class="pq-pilot">{esc(pilot)}</span></div>'
         f'<div class="pq-meta">{_where(cits, passage.get("section", ""), start, end)}</div>'
         f'<div class="pq-text">{highlight(str(passage.get("text", "")), [c.get("quote", "") for c in cits])}</div>'
-        f'<div class="pq-actions">{_jump_button(pilot, start, end)}</div>'
+        f'<div class="pq-actions">{jump_button(pilot, start, end)}</div>'
         "</div>"
     )
 
@@ -259,7 +260,7 @@ def other_passage(p: Mapping) -> str:
         f'<div class="pq-meta"><b>{esc(p.get("pilot"))}</b> · {esc(p.get("section"))} · '
         f'{lines_label(p["start_line"], p["end_line"])} · 相关度 {float(p.get("score") or 0):.3f}</div>'
         f'<div class="pq-text">{esc(p.get("text")).replace(chr(10), "<br>")}</div>'
-        f'{_jump_button(p.get("pilot", ""), p["start_line"], p["end_line"])}'
+        f'{jump_button(p.get("pilot", ""), p["start_line"], p["end_line"])}'
         "</div>"
     )
 

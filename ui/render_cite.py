@@ -13,7 +13,7 @@ from typing import Mapping
 
 from rag.text import to_simplified
 
-from ui.render import _jump_button, esc, find_span, highlight, lines_label, mark_spans
+from ui.render import jump_button, esc, find_span, highlight, lines_label, mark_spans
 
 _DIFF_CLASS = {"same": "", "changed": "pq-diff-changed", "extra": "pq-diff-extra", "missing": "pq-diff-missing"}
 _DIFF_TITLE = {"changed": "与原文不同", "extra": "原文中没有", "missing": "原文此处还有"}
@@ -46,7 +46,7 @@ def _lines(m: Mapping, body: str) -> str:
 def _card(m: Mapping, badge: str, body: str) -> str:
     return (f'<div class="pq-card pq-source">{badge} <span class="pq-pilot">{esc(m.get("pilot"))}</span>'
             f'<div class="pq-meta">{esc(m.get("section"))} · {lines_label(m["start_line"], m["end_line"])}</div>'
-            f'{_lines(m, body)}<div class="pq-actions">{_jump_button(m.get("pilot", ""), m["start_line"], m["end_line"])}'
+            f'{_lines(m, body)}<div class="pq-actions">{jump_button(m.get("pilot", ""), m["start_line"], m["end_line"])}'
             "</div></div>")
 
 

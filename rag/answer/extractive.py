@@ -19,14 +19,15 @@ from functools import lru_cache
 from typing import Callable, Iterator
 
 from rag.knowledge import lexicon
-from rag.query.analysis import QuestionAnalyzer, QuestionInfo
+from rag.query.analysis import QuestionAnalyzer
+from rag.query.info import QuestionInfo
+from rag.query.terms import cross_terms
 from rag.text import candidate_sentences, has_figure, norm
 from rag.answer import judgment as J
 from rag.answer.citations import clause_window, end_punct, make_citation
+from rag.answer.compare import like_with_like, row_figure
+from rag.answer.compare import verdict as compare_verdict
 from rag.answer.types import Answer, Citation, Row
-
-_NUM_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(%|％|万人|万|亿元|亿|平方公里|公里|个|家|人|元|吨|亩)?")
-
 
 def _pilot_phrase(chunk) -> str:
     return f"根据{chunk.pilot}的工作方案要点，" if getattr(chunk, "province", "") else f"根据“{chunk.pilot}”，"
@@ -319,7 +320,7 @@ class ExtractiveAnswerer:
         rows: list[Row] = []
         cits: list[Citation] = []
         numbers: dict[int, int] = {}
-        picks = _like_with_like(info, {p: self._pick(cands, pilot=p, retrieval=retrieval) for p in info.pilots})
+        picks = like_with_like(info, {p: self._pick(cands, pilot=p, retrieval=retrieval) for p in info.pilots})
         for pilot in info.pilots:
             c = picks.get(pilot)
             if c is None:
@@ -334,11 +335,11 @@ class ExtractiveAnswerer:
             numbers[c.pi] = n
             cits.append(cit)
             rows.append(Row(pilot=pilot, answer=cit.quote, quote=cit.quote, n=n, start_line=cit.start_line,
-                            end_line=cit.end_line, **_row_figure(cit.quote, info)))
+                            end_line=cit.end_line, **row_figure(cit.quote, info)))
         if not cits:
             return self._refuse(info, retrieval, cands, head=self._head(info))
         lines = [f"{r.pilot}：{r.answer}[{r.n}]。" if r.answer else f"{r.pilot}：文件未提及。" for r in rows]
-        verdict = _verdict(rows, info)
+        verdict = compare_verdict(rows, info)
         text = "\n".join(lines) + (f"\n{verdict}" if verdict else "")
         ans = self._make(info, retrieval, text, True, cits)
         ans.rows = rows
@@ -385,45 +386,6 @@ class ExtractiveAnswerer:
                       shape=info.shape)
 
 
-def _period(c: J.Candidate) -> str | None:
-    return ("target" if any(int(y) > 2015 for y in c.years) else "base") if c.years else None
-
-
-def _like_with_like(info: QuestionInfo, chosen: dict[str, list[J.Candidate]]) -> dict[str, J.Candidate]:
-    """One sentence per compared pilot. A figure asked with no year compares like with like: where a pilot's
-    best sentence is of the other period (a target beside base-year figures), its best sentence of the period
-    most pilots' sentences state."""
-    if info.asks_figure and info.measure:
-        # a row names what is compared: a sentence naming the measure before one with a figure in its unit only
-        named = J.FEATURES.index("measure")
-        chosen = {p: sorted(cs, key=lambda c: c.x[named] <= 0) for p, cs in chosen.items()}
-    best = {p: cs[0] for p, cs in chosen.items() if cs}
-    if info.years or not info.asks_figure or len(best) < 2:
-        return best
-    if J.asks_target(info):
-        # "…目标" with no year: each plan's final target (2020 over 2017), like with like
-        for pilot, cs in chosen.items():
-            dated = [c for c in cs if _period(c) == "target"]
-            if dated:
-                best[pilot] = max(dated, key=lambda c: (max(int(y) for y in c.years), c.p))
-        return best
-    if info.period:
-        return best
-    votes: dict[str | None, tuple[int, float]] = {}
-    for cs in chosen.values():
-        for kind in {_period(c) for c in cs}:
-            n, p = votes.get(kind, (0, 0.0))
-            votes[kind] = (n + 1, p + max(c.p for c in cs if _period(c) == kind))
-    kind = max(votes, key=lambda k: votes[k]) if votes else None
-    if kind is None:  # most compared sentences state no year: nothing to align
-        return best
-    for pilot, cs in chosen.items():
-        same = [c for c in cs if _period(c) == kind]
-        if same and _period(cs[0]) not in (None, kind):  # a target beside base-year figures, or the reverse
-            best[pilot] = same[0]
-    return best
-
-
 def cited_first(passages: list, cits: list[Citation]) -> list:
     """The passages an answer quotes, in the order it quotes them, then the others in retrieval order, ranks
     renumbered: the judgment read every sentence of the passages, so the first source listed is the one that
@@ -442,16 +404,14 @@ def _opening(sentence: str, max_len: int = 90) -> str:
 def analysis_of(question: str, retrieval) -> QuestionInfo:
     """The analysis of a question a retrieval came without (another retriever): what the retrieval says it
     found — pilots, an unknown place, a which-pilots question — stands over what the words alone say."""
-    from rag.query.analysis import cross_terms
-
     info = QuestionAnalyzer({}).analyze(question)
     if retrieval.pilots:
-        info.pilots, info.scope, info.resolved_by = list(retrieval.pilots), list(retrieval.pilots), "explicit"
+        info = replace(info, pilots=tuple(retrieval.pilots), scope=tuple(retrieval.pilots), resolved_by="explicit")
     if retrieval.unknown_place:
-        info.unknown_place = retrieval.unknown_place
+        info = replace(info, unknown_place=retrieval.unknown_place)
     if retrieval.is_cross and info.shape != "cross":
-        info.shape = "cross"
-        info.key_terms, info.within, _, _ = cross_terms(info)
+        key_terms, within, _, _ = cross_terms(replace(info, shape="cross"))
+        info = replace(info, shape="cross", key_terms=tuple(key_terms), within=within)
     return info
 
 
@@ -459,87 +419,3 @@ def _words(term: str) -> list[str]:
     from rag.text import jieba_tokenizer
 
     return [w for w in jieba_tokenizer().lcut(term) if len(w) >= 2]
-
-
-def _value(quote: str, info: QuestionInfo) -> tuple[float, str] | None:
-    """The figure a quote states for the question's measure, as (value, figure as written): the first number after
-    the measure's name (else after the quote's start) written as the measure is — a percentage for a rate, a unit
-    of the measure (`data/measure_units.tsv`) for an area or a population — else the first number that is not a
-    year. The value counts 万/亿 ("2.02万平方公里" is 20200), so a comparison never sets 2.02 against 7140."""
-    n = norm(quote)
-    start = 0
-    for key in (info.measure, (info.measure or "")[-3:]):
-        if key and norm(key) in n:
-            start = n.index(norm(key))
-            break
-    head = J.measure_head(norm(info.measure)) if info.measure else None
-    units = lexicon.table("measure_units.tsv").get(head or "", ())
-    pct = info.answer_type == "percent"
-    fallback = None
-    for m in _NUM_UNIT.finditer(n, start):
-        if re.fullmatch(r"(19|20)\d{2}", m.group(1)) and not m.group(2):
-            continue
-        after = n[m.end(1):m.end(1) + 6]
-        if (pct and after.lstrip().startswith(("%", "％"))) or (units and any(after.lstrip().lstrip("万亿千百").startswith(u)
-                                                                             for u in units)):
-            return _figure(m.group(1), n[m.end(1):m.end(1) + 12], units)
-        if fallback is None:
-            fallback = _figure(m.group(1), n[m.end(1):m.end(1) + 12], units)
-        if not (pct or units):
-            break
-    return fallback
-
-
-# the units a figure of no known measure is written in (a comparison asked by "地盘", "规模"…)
-_ANY_UNIT = ("%", "％", "平方公里", "平方千米", "平方米", "公顷", "亩", "公里", "人", "户", "元", "亿元", "万元", "个", "家",
-             "项", "所", "座", "天", "吨")
-_SCALE = {"万": 1e4, "亿": 1e8, "千": 1e3, "百": 1e2}
-
-
-def _figure(number: str, after: str, units) -> tuple[float, str]:
-    """A number's value with its 万/亿 scale, and the figure as written with its unit ("2.02万平方公里", "45%")."""
-    rest = after.lstrip()
-    scale = _SCALE.get(rest[:1], 1.0)
-    tail = (rest[1:] if scale != 1.0 else rest).lstrip()
-    unit = next((u for u in sorted(units or _ANY_UNIT, key=len, reverse=True) if tail.startswith(u)), "")
-    shown = number + (rest[:1] if scale != 1.0 else "") + unit
-    return float(number) * scale, shown
-
-
-def _verdict(rows: list[Row], info: QuestionInfo) -> str:
-    """"A（x）高于B（y）" when the question asks which is higher or lower and every answered row has a figure."""
-    valued = [r for r in rows if r.answer and r.value is not None]
-    if info.compare_op is None or len(valued) < 2:
-        return ""
-    valued.sort(key=lambda r: -r.value)
-    hi, lo = valued[0], valued[-1]
-    if hi.value == lo.value:
-        return f"比较：{hi.pilot}与{lo.pilot}相同。"
-    top = hi if info.compare_op == "max" else lo
-    other = [r for r in valued if r is not top]
-    rate = info.answer_type == "percent"  # a rate is higher or lower; an area, a population or a sum larger
-    rel = ("高于" if rate else "大于") if info.compare_op == "max" else ("低于" if rate else "小于")
-    text = f"比较：{top.pilot}（{top.figure}）{rel}" + "、".join(f"{r.pilot}（{r.figure}）" for r in other)
-    return text + _difference(hi, lo, info) + "。"
-
-
-_HOW_MUCH_MORE = re.compile(r"(?:大|高|多|少|低|小)(?:了)?多少|相差|差多少|差距|差了?几")
-
-
-def _difference(hi: Row, lo: Row, info: QuestionInfo) -> str:
-    """"，相差 N<单位>" when the question asks by how much and the two figures are in one unit (万 counted);
-    a difference of rates is in 个百分点."""
-    if not _HOW_MUCH_MORE.search(info.key) or not hi.figure or not lo.figure:
-        return ""
-    units = {re.sub(r"^[\d.]+[万亿千百]?", "", f) for f in (hi.figure, lo.figure)}
-    if len(units) != 1:
-        return ""
-    unit = units.pop()
-    diff = round(hi.value - lo.value, 4)
-    return f"，相差{diff:g}个百分点" if unit in ("%", "％") else f"，相差{diff:g}{unit}"
-
-
-def _row_figure(quote: str, info: QuestionInfo) -> dict:
-    v = _value(quote, info)
-    return {"value": v[0], "figure": v[1]} if v else {}
-

@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from rag.knowledge import lexicon
-from rag.query.analysis import QuestionInfo, qualifiers_in
+from rag.knowledge.measures import RATE_TAIL, RATES, measure_head, measure_modifier, unit_figure
+from rag.query.info import QuestionInfo
+from rag.query.terms import qualifiers_in
 from rag.text import bigrams, candidate_sentences, has_figure, has_percent, jieba_tokenizer, norm, years_in
 
 PARAMS_PATH = lexicon.DATA / "judgment.json"
@@ -135,26 +137,6 @@ def question_units(info: QuestionInfo, idf: dict[str, float] | None) -> _Units:
             whole.append((t, tuple(a for w, a in info.expansions.items() if w in t for a in a)))
     m = norm(info.measure) if info.measure else None
     return _Units(weights, alts, whole, m, measure_head(m), sum(weights.values()) or 1.0)
-
-
-def measure_modifier(m: str | None, head: str | None) -> str | None:
-    """A word before the measure's head that makes it another quantity (人均 of 人均GDP, 建成区 of 建成区面积;
-    `data/measure_modifiers.txt`), or None."""
-    if not m or not head or not m.endswith(head):
-        return None
-    mod = m[: -len(head)]
-    return next((w for w in sorted(lexicon.words("measure_modifiers.txt"), key=len, reverse=True) if w in mod), None)
-
-
-def measure_head(m: str | None) -> str | None:
-    """What a sentence must name to speak of the measure: its head word (面积, 总值), or for a one-character
-    head (…率) the last four characters (城镇化率 of 户籍人口城镇化率, 覆盖率 of 森林覆盖率)."""
-    if not m:
-        return None
-    for h in sorted(lexicon.words("measure_heads.txt"), key=len, reverse=True):
-        if m.endswith(h):
-            return h if len(h) >= 2 else (m[-4:] if len(m) >= 4 else m)
-    return None
 
 
 def coverage(units: _Units, hay: str) -> float:
@@ -307,7 +289,7 @@ def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
             return "measure"
     elif head and len(head) >= 2 and info.asks_figure and only_modified(c.n, head, info.key):
         return "measure"  # 面积 asked, only 建成区面积 stated: another quantity
-    if head and info.answer_type == "number" and _unit_figure(head) is not None and not _in_units(c.n, head) \
+    if head and info.answer_type == "number" and unit_figure(head) is not None and not _in_units(c.n, head) \
             and not _attributed(c.n, head) and not _figure_before(c.n, head):
         return "measure"  # 总人口 asked: "…人口基本养老保险覆盖率达到 90%" has no figure of people
     if not info.qualifier and head and any(_all_other(c.n, head, d) for d in lexicon.defaults("qualifiers.txt")):
@@ -350,19 +332,9 @@ def names_role(s: str) -> float:
     return 1.0 if _LEADS.search(s) else (0.3 if _ROLE.search(s) else 0.0)
 
 
-_RATE_TAIL = re.compile(r"[\u4e00-\u9fff]{0,4}?(?:率|比重|比例|密度|占比)")
-_RATES = ("率", "比重", "比例", "密度", "占比")
-
-
-@lru_cache(maxsize=64)
-def _unit_figure(head: str) -> re.Pattern | None:
-    units = lexicon.table("measure_units.tsv").get(head)
-    return re.compile(r"\d[\d.]*\s*[万亿千百]?\s*(?:" + "|".join(map(re.escape, units)) + ")") if units else None
-
-
 def _in_units(s: str, head: str) -> bool:
     """`s` has a figure in a unit the measure is written in (面积: 平方米, 亩…; `data/measure_units.tsv`)."""
-    rx = _unit_figure(head)
+    rx = unit_figure(head)
     if rx is None:
         return False
     mods = lexicon.words("measure_modifiers.txt")
@@ -377,7 +349,7 @@ def _names_rate(measure: str, head: str, s: str) -> bool:
     """A rate named with a word between its last two words: 家庭宽带普及率 in "家庭宽带互联网普及率" (the last
     two jieba words of the measure, a one-character last word joined to the one before, at most four
     characters apart) — while 森林覆盖率 is still not 绿化覆盖率."""
-    if not head.endswith(_RATES):
+    if not head.endswith(RATES):
         return False
     if head in s:
         return True
@@ -398,9 +370,9 @@ def _rate_words(measure: str) -> re.Pattern | None:
 def _names_quantity(s: str, head: str) -> bool:
     """`s` names the measure's head as a quantity of its own: 总人口 is not stated by "常住人口城镇化率 60%",
     where 人口 only begins the name of a rate."""
-    if head.endswith(_RATES):
+    if head.endswith(RATES):
         return head in s
-    return any(not _RATE_TAIL.match(s, end) for end in _ends_of(s, head))
+    return any(not RATE_TAIL.match(s, end) for end in _ends_of(s, head))
 
 
 _FIGURE_AFTER = re.compile(r"[^，,。；;、：:（(]{0,8}?\d")

@@ -207,7 +207,7 @@ def _this_question_only(exc: Exception) -> bool:
 
 
 def _reason(exc: Exception) -> str:
-    from rag.cli.main import error_message
+    from rag.cli.errors import error_message  # noqa: E402 - kept beside its one use
 
     return error_message(exc)
 

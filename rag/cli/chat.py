@@ -94,6 +94,6 @@ def _scope(backend, name: str, current: str | None, out) -> str | None:
 
 
 def _one_line(exc: Exception) -> str:
-    from rag.cli.main import error_message
+    from rag.cli.errors import error_message  # noqa: E402 - kept beside its one use
 
     return error_message(exc)

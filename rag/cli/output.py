@@ -8,14 +8,9 @@ from __future__ import annotations
 import sys
 import unicodedata
 
+from rag.text import lines_label
+
 NOT_STATED = "文件未提及"
-
-
-def lines_label(start: int | None, end: int | None) -> str:
-    """"第 143 行" for one line, "第 143–145 行" for a span."""
-    if start is None:
-        return ""
-    return f"第 {start} 行" if end in (None, start) else f"第 {start}–{end} 行"
 
 
 def width(s: str) -> int:
@@ -25,21 +20,6 @@ def width(s: str) -> int:
 
 def pad(s: str, cols: int) -> str:
     return s + " " * max(0, cols - width(s))
-
-
-def passage_dict(p) -> dict:
-    """A retrieved `Passage` in the `/api/search` form (what `search --json` prints)."""
-    c = p.chunk
-    return {"rank": p.rank, "chunk_id": c.id, "pilot": c.pilot, "section": c.section, "start_line": c.start_line,
-            "end_line": c.end_line, "score": round(float(p.score), 6),
-            "scores": {k: round(float(v), 6) for k, v in (p.scores or {}).items()}, "text": c.text}
-
-
-def search_dict(r) -> dict:
-    """A `Retrieval` in the `/api/search` form."""
-    return {"question": r.question, "mode": r.mode, "pilots": list(r.pilots), "is_cross": bool(r.is_cross),
-            "unknown_place": getattr(r, "unknown_place", None), "passages": [passage_dict(p) for p in r.passages],
-            "timings_ms": {k: round(float(v), 2) for k, v in (r.timings_ms or {}).items()}}
 
 
 # --------------------------------------------------------------------------- answers

@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rag.corpus.parse import _FINAL, _L1, _L2, _L3, _MD, Pilot, _Builder, _title_of
+from rag.corpus.model import Pilot
+from rag.corpus.structure import FINAL, L1, L2, L3, MD, SectionBuilder, title_of
 from rag.text import norm
 
 _NUM = "一二三四五六七八九十百千零〇\\d"
@@ -26,16 +27,16 @@ _CHAPTER = re.compile(rf"^第[{_NUM}]+[章篇编]|^第[{_NUM}]+部分")
 _SUBCHAPTER = re.compile(rf"^第[{_NUM}]+节")
 _ARTICLE = re.compile(rf"^第[{_NUM}]+条")
 # heading kinds of a plain document, outermost first; those present become levels 1, 2, …
-_DOC_KINDS = (("chapter", _CHAPTER), ("subchapter", _SUBCHAPTER), ("article", _ARTICLE), ("l1", _L1), ("l2", _L2),
-              ("l3", _L3))
-_ITEM_KINDS = {"article", "l3"}  # numbered items: always text, never a bare title (see `_Builder.build`)
+_DOC_KINDS = (("chapter", _CHAPTER), ("subchapter", _SUBCHAPTER), ("article", _ARTICLE), ("l1", L1), ("l2", L2),
+              ("l3", L3))
+_ITEM_KINDS = {"article", "l3"}  # numbered items: always text, never a bare title (see `SectionBuilder.build`)
 PLAIN_NOTE = "no pilot headings"  # opens the note added for every non-pilots document
 _DOC_NUMBER = re.compile(r"〔\s*\d{4}\s*〕|\[\s*\d{4}\s*\]\s*\d+\s*号$|^附件\s*\d*\s*[:：]?$")
 
 
 def parse_plain_file(path: str, lines: list[str], warnings: list[str], *, title: str = "",
                       headings: dict[int, int] | None = None) -> list[Pilot]:
-    md = [(i, len(m.group(1))) for i, ln in enumerate(lines, 1) if (m := _MD.match(ln.strip()))]
+    md = [(i, len(m.group(1))) for i, ln in enumerate(lines, 1) if (m := MD.match(ln.strip()))]
     if md and not headings:
         docs, how = _parse_markdown(path, lines, md)
     else:
@@ -50,7 +51,7 @@ def _parse_markdown(path: str, lines: list[str], md: list[tuple[int, int]]) -> t
     top = min(d for _, d in md)
     splits = [i for i, d in md if d == top]
     stem = Path(path).stem
-    b = _Builder(lines, markdown=True, md_top=top, page_joins=False)
+    b = SectionBuilder(lines, markdown=True, md_top=top, page_joins=False)
     docs: list[Pilot] = []
     bounds = []
     first = splits[0]
@@ -62,7 +63,7 @@ def _parse_markdown(path: str, lines: list[str], md: list[tuple[int, int]]) -> t
         if h is None:
             name, heading, start = stem, "", next(i for i in range(a, z + 1) if lines[i - 1].strip())
         else:
-            name, heading, start = _title_of(lines[h - 1])[0], lines[h - 1], h
+            name, heading, start = title_of(lines[h - 1])[0], lines[h - 1], h
         intro, sections, last = b.build(a, z)
         if not intro and not sections:
             continue
@@ -108,7 +109,7 @@ def _find_title(lines: list[str], title: str) -> tuple[str, int]:
     for i, s in first:
         if _DOC_NUMBER.search(s):
             continue
-        if len(s) <= 60 and s[-1] not in _FINAL and not _doc_kind(s) and not _MD.match(s) and not s.startswith("|"):
+        if len(s) <= 60 and s[-1] not in FINAL and not _doc_kind(s) and not MD.match(s) and not s.startswith("|"):
             return s, i
         break
     return "", 0
@@ -122,7 +123,7 @@ def _parse_document(path: str, lines: list[str], title: str, headings: dict[int,
         return [], "empty"
     start = t or nonblank[0]
     levels, items = _doc_levels(lines, headings, t)
-    b = _Builder(lines, markdown=False, page_joins=True, levels=levels, items=items)
+    b = SectionBuilder(lines, markdown=False, page_joins=True, levels=levels, items=items)
     intro, sections, last = b.build(t + 1 if t else 1, len(lines))
     name = name or Path(path).stem
     doc = Pilot(name=name, province="", place=name, level="文档", heading=lines[t - 1].strip() if t else "",

@@ -23,7 +23,7 @@ import numpy as np
 
 from rag.retrieval import cross
 from rag.answer import judgment as J
-from rag.query.analysis import normalize
+from rag.query.info import normalize
 from rag.files import atomic_write
 from rag.text import norm
 

@@ -27,7 +27,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.corpus.parse import Corpus, Paragraph, Pilot, Section, paragraph_line_spans
+from rag.corpus import Corpus, Paragraph, Pilot, Section, paragraph_line_spans
 from rag.text import split_sentences
 
 __all__ = ["ChunkSettings", "Chunk", "chunk_corpus", "chunk_pilot", "chunk_stats", "DEFAULT_SETTINGS"]

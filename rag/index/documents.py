@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rag.config import Config
-from rag.corpus.parse import is_document_name
+from rag.corpus import is_document_name
 from rag.files import sha256_file
 from rag.corpus.ingest import TYPES, Extracted, IngestError, type_label
 from rag.corpus.ingest.cache import DIRNAME, ExtractCache
@@ -304,7 +304,7 @@ def list_documents(config: Config, chunks: Sequence | None = None) -> list[DocIn
 
     `chunks`: the loaded index's chunks (the app passes its own); None reads the published index.
     """
-    from rag.corpus.parse import CorpusError, load_corpus
+    from rag.corpus import CorpusError, load_corpus
 
     if chunks is None:
         chunks = _published_chunks(config)

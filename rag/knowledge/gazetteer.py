@@ -151,7 +151,7 @@ def _formal_names(pilot, stem_: str) -> list[str]:
     return [n for n, _ in places_in(text) if n.startswith(stem_) and n != pilot.place]
 
 
-def _pinyin(word: str) -> str:
+def pinyin_of(word: str) -> str:
     """Toneless pinyin of a Chinese name (`房山` → `fangshan`); "" when it is not all Chinese."""
     readings = pinyin_readings(word)
     return readings[0] if readings else ""

@@ -30,7 +30,7 @@ def resolve_pilot(name: str, aliases: dict[str, list[str]], gazetteer: dict | No
 
 def suggest_pilots(name: str, aliases: dict[str, list[str]], gazetteer: dict | None = None, n: int = 5) -> list[str]:
     """The pilots whose names (or their pinyin) are closest to `name`, best first."""
-    from rag.knowledge.gazetteer import _pinyin
+    from rag.knowledge.gazetteer import pinyin_of
 
     key = norm(to_simplified(name or "")).lower()
     scored: dict[str, float] = {}
@@ -39,7 +39,7 @@ def suggest_pilots(name: str, aliases: dict[str, list[str]], gazetteer: dict | N
             r = difflib.SequenceMatcher(None, key, norm(a).lower()).ratio()
             scored[pilot] = max(scored.get(pilot, 0.0), r)
     info = (gazetteer or {}).get("pilots") or {}
-    key_py = _pinyin(key) if key and not key.isascii() else key
+    key_py = pinyin_of(key) if key and not key.isascii() else key
     if key_py:
         for pilot, meta in info.items():
             for py in meta.get("pinyin") or ():

@@ -17,43 +17,35 @@ the corpus's place names, then analysed like any other. Word lists live in `rag/
 from __future__ import annotations
 
 import re
-import unicodedata
-from dataclasses import dataclass, field
 
-from rag.retrieval import cross
 from rag.knowledge import lexicon
+from rag.knowledge.domain import YEAR, short_name
+from rag.knowledge.gazetteer import pinyin_readings, province_short, provinces
+from rag.query import cross_terms as choice
 from rag.query.english import from_english
-from rag.knowledge.gazetteer import province_short, provinces
-from rag.query.places import _REFERENCE, PlaceRef, PlaceResolver  # noqa: F401 - re-exported
+from rag.query.info import QuestionDraft, QuestionInfo, freeze, is_english, normalize
+from rag.query.patterns import CROSS, HIGHER, LOWER, OVERVIEW, REFERENCE
+from rag.query.places import PlaceResolver
 from rag.query.terms import (
-    _CROSS,
-    _content_left,
-    _fills_a_slot,
+    content_left,
     cross_terms,
+    fills_a_slot,
     measure_patterns,
     period_of,
     qualifier_of,
-    qualifiers_in,
     segments,
     without_period,
 )
 from rag.text import jieba_tokenizer, norm, to_simplified
 
-SHAPES = ("single", "cross", "overview", "count", "compare")
-
-_YEAR = re.compile(r"((?:19|20)\d{2})(?=\s*年|\D|$)")
+_YEAR = re.compile(rf"({YEAR})(?=\s*年|\D|$)")
 
 _COUNT = re.compile(r"(?<!哪)(多少|几)个?(试点|地方|城市|县|镇|市|区)|试点(总)?(数量?|个数)|一共(有)?(多少|几)"
                     r"|试点.{0,6}?(一共|总共|共)?(有)?(?<!哪)(多少|几)个|(镇|县|市|区)一?级的?(试点)?(一共|共)?(有)?(多少|几)个")
 # "主要任务有几项": a count of a pilot's own items (its document's structure)
 _ITEM_COUNT = re.compile(r"(多少|几)(项|条|个方面|大类|大项|大块|块|个部分|部分)|(任务|措施|举措|工程|行动|目标)(共|一共|总共)?(有|分)?(多少|几)个")
-_OVERVIEW = re.compile(r"介绍|概况|概述|概括|总体情况|主要内容|大致内容|(讲|说|写)了?(些|哪些|哪几块)?(什么|内容)|有哪些内容"
-                       r"|方案要点是什么|试点方案(是什么|怎么样)|(干|做)(些)?什么|总体安排|简介|简要说明|简单说说|说说|讲讲"
-                       r"|包括哪(些|几)(部分|方面|块)|哪几块|哪几部分|分(成)?哪几|overview")
 _WHO_DOES = re.compile(r"的(?:都)?(?:有|是)(?:哪些|哪几个)[？?。]?$")
 _COMPARE = re.compile(r"分别|对比|比较|相比|比一比|哪个(更|最)|谁(更|最)|(高|低|多|少|大|小)还是|和.{1,12}比|与.{1,12}比|跟.{1,12}比|差距|区别|异同")
-_HIGHER = re.compile(r"(更|最|比较)(高|多|大|快|强|领先)|(?<![对相])比[^较例重率低少小慢]{1,12}?(高|多(?!少)|大|快)|(高|多|大)还是|(谁|哪个|哪一个)的?[\u4e00-\u9fff]{0,10}?(高|多|大|快|强)[一些点]{0,2}(?:[？?。，,]|$)")
-_LOWER = re.compile(r"(更|最|比较)(低|少|小|慢|弱)|(?<![对相])比[^较例重率高大快]{1,12}?(低|(?<!多)少|小|慢)|(低|少|小)还是|(谁|哪个|哪一个)的?[\u4e00-\u9fff]{0,10}?(低|少|小|慢|弱)[一些点]{0,2}(?:[？?。，,]|$)")
 _ASKS_PERCENT = re.compile(r"率|比例|比重|占比|百分|几成")
 _ASKS_NUMBER = re.compile(r"多少|(?<!哪)几[个家位项条批所座倍年万千百亿人户]|多大|多长|多远|多高|多宽|多重|规模|体量|第几|几成|增速|数量")
 # "谁的面积大" / "谁更高" compare, they ask no person
@@ -67,55 +59,6 @@ _LEAD_VERBS = re.compile(
 )
 _FLAT = re.compile(r"[^\w]")
 _ASCII_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
-
-
-@dataclass
-class QuestionInfo:
-    raw: str                         # as asked
-    text: str                        # analysed: simplified, NFKC (an English question's Chinese rendering)
-    key: str                         # norm(text)
-    lang: str = "zh"                 # "zh" | "en"
-    shape: str = "single"
-    pilots: list[str] = field(default_factory=list)   # what the question is about
-    scope: list[str] = field(default_factory=list)    # pilots to search ([] = all)
-    places: list[PlaceRef] = field(default_factory=list)
-    unknown_place: str | None = None                  # a place named that no document covers
-    resolved_by: str = ""            # "name" | "parent" | "province" | "description" | "explicit" | "document"
-    years: list[str] = field(default_factory=list)
-    period: str | None = None        # no year named: "base" (基期, 现在…) or "target" (到时候…) of the plan
-    qualifier: str | None = None     # 户籍 / 常住 …
-    measure: str | None = None       # 森林覆盖率, 面积 …
-    answer_type: str = "fact"        # "number" | "percent" | "person" | "list" | "fact"
-    terms: list[str] = field(default_factory=list)    # content segments (no places, years or question words)
-    expansions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # term → the documents' words for it
-    key_terms: list[str] = field(default_factory=list)  # cross: alternatives, any of which qualifies a pilot
-    related_terms: list[str] = field(default_factory=list)  # cross: weaker clues, checked by meaning (rag.cross)
-    within: str | None = None        # cross: only top sections whose title contains this
-    compare_op: str | None = None    # compare: "max" | "min" | None
-    unplaced: str = ""               # key with every place span blanked (for the shape and unknown places)
-    content: str = ""                # key with the spans that name the subject blanked (for content terms)
-    require: str | None = None       # a place every answering sentence must name ("白城市…" asked of its pilot)
-    described_by: list[str] = field(default_factory=list)  # terms that identified a described pilot
-    ask: str = ""                    # the question after its subject ("…的前阳镇，" removed), when there is one
-
-    @property
-    def asks_figure(self) -> bool:
-        return self.answer_type in ("number", "percent")
-
-    @property
-    def is_cross(self) -> bool:
-        return self.shape == "cross"
-
-
-def normalize(question: str | None) -> str:
-    """Traditional → simplified, NFKC, outer whitespace trimmed (inner spaces kept for display)."""
-    return unicodedata.normalize("NFKC", to_simplified(question or "")).strip()
-
-
-def is_english(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
-    latin = sum(1 for c in letters if c.isascii())
-    return bool(letters) and latin / len(letters) > 0.6
 
 
 def _title_words(pilot_texts: dict[str, str]) -> frozenset[str]:
@@ -173,8 +116,6 @@ class QuestionAnalyzer(PlaceResolver):
                 if py.isascii() and py.isalpha():
                     self.pinyin.setdefault(py, pilot)
         # provinces and parent places by pinyin too ("Sichuan's provincial capital", "Haikou's Yanfeng")
-        from rag.knowledge.gazetteer import pinyin_readings
-
         self.place_pinyin: dict[str, str] = {}
         for form in [province_short(p) for p in provinces()] + [k for k in self.parent_table if len(k) <= 4]:
             for py in pinyin_readings(form, limit=2):
@@ -182,8 +123,7 @@ class QuestionAnalyzer(PlaceResolver):
 
     def short_name(self, pilot: str) -> str:
         """The name users say: the place without its province or parentheses (房山区 for 北京市房山区)."""
-        place = (self.pilot_info.get(pilot) or {}).get("place") or pilot
-        return re.sub(r"[（(][^）)]*[）)]", "", place) or place
+        return short_name((self.pilot_info.get(pilot) or {}).get("place") or pilot)
 
     # ------------------------------------------------------------------ entry
 
@@ -194,7 +134,7 @@ class QuestionAnalyzer(PlaceResolver):
         if is_english(text):
             lang, text = "en", self.from_english(text)
         key = norm(text)
-        qi = QuestionInfo(raw=raw, text=text, key=key, lang=lang)
+        qi = QuestionDraft(raw=raw, text=text, key=key, lang=lang, describe=describe)
         qi.places = self._scan(key)
         masked = list(key)
         for sp in qi.places:
@@ -204,12 +144,11 @@ class QuestionAnalyzer(PlaceResolver):
         qi.years = list(dict.fromkeys(_YEAR.findall(key)))
         qi.period = None if qi.years else period_of(key)
         qi.shape = self._shape(key, qi)
-        self._describe = describe
         self._resolve(qi, explicit=pilot)
         if qi.shape == "cross" and not qi.pilots and (
                 (re.search(r"(哪些|哪几个|哪几|什么)(县|镇|市|区)", key)
                  and not re.search(r"(哪些|哪几个|哪几|什么)(试点|地方|城市|文件)", key))
-                or (_WHO_DOES.search(key) and not _CROSS.search(key) and _REFERENCE.search(key))):
+                or (_WHO_DOES.search(key) and not CROSS.search(key) and REFERENCE.search(key))):
             # "苏东坡故乡…的是哪几个县": a described pilot's own counties, not a which-pilots question
             described, by = self._described(qi, force=True)
             if described:
@@ -220,7 +159,7 @@ class QuestionAnalyzer(PlaceResolver):
             # "<描述>和<试点>…对比": one pilot named, the other described (as a lone description is read)
             others = [p for p in self.aliases if p not in qi.pilots]
             described, by = self._described(qi, among=others, force=True)
-            if described and _fills_a_slot(qi.unplaced, by):
+            if described and fills_a_slot(qi.unplaced, by):
                 qi.pilots.append(described)
                 qi.scope, qi.described_by, qi.shape = list(qi.pilots), by, "compare"
         qi.content = self._content_mask(qi)
@@ -231,27 +170,27 @@ class QuestionAnalyzer(PlaceResolver):
         self._content(qi)
         if qi.shape == "overview" and self._asks_more_than_overview(qi):
             qi.shape = "single"  # "<某事项>由哪几部分组成": a question about one thing, not the plan
-        return qi
+        return freeze(qi)
 
-    def _asks_more_than_overview(self, qi: QuestionInfo) -> bool:
+    def _asks_more_than_overview(self, qi: QuestionDraft) -> bool:
         rest = "".join(qi.terms)
         # the framing words, and the words of the plans' own title (…新型城镇化综合试点工作方案要点)
         for w in sorted(lexicon.words("overview_words.txt") | self.title_words, key=len, reverse=True):
             rest = rest.replace(w, "")
-        rest = _OVERVIEW.sub("", rest)
+        rest = OVERVIEW.sub("", rest)
         return len(re.sub(r"[的了是些么啥]", "", rest)) >= 2
 
     # ------------------------------------------------------------------ shape and content
 
-    def _shape(self, q: str, qi: QuestionInfo) -> str:
+    def _shape(self, q: str, qi: QuestionDraft) -> str:
         named = {p for s in qi.places if s.kind == "pilot" for p in s.pilots}
         if not named and _WHO_DOES.search(q):
             return "cross"  # "…建立X机制的有哪些？": the ones doing it, i.e. pilots
-        if _COUNT.search(q) and len(named) <= 1 and not _content_left(qi.unplaced, _COUNT):
+        if _COUNT.search(q) and len(named) <= 1 and not content_left(qi.unplaced, _COUNT):
             return "count"
-        if _ITEM_COUNT.search(q) and len(named) == 1 and not _OVERVIEW.search(q):
+        if _ITEM_COUNT.search(q) and len(named) == 1 and not OVERVIEW.search(q):
             return "count"
-        if _CROSS.search(q) and len(named) <= 1 and not re.search(r"哪个(县|镇|市|区)(的|是)", q[:4]):
+        if CROSS.search(q) and len(named) <= 1 and not re.search(r"哪个(县|镇|市|区)(的|是)", q[:4]):
             if len(named) == 1 and not re.search(r"(哪些|哪几个)(试点|地方|城市|文件)", q):
                 return "single"
             return "cross"
@@ -259,11 +198,11 @@ class QuestionAnalyzer(PlaceResolver):
             return "compare"
         if len(named) >= 2 and re.search(r"和|与|跟|及|、|比(?![例重率])", q):
             return "compare"
-        if _OVERVIEW.search(q) and not _ASKS_NUMBER.search(q):
+        if OVERVIEW.search(q) and not _ASKS_NUMBER.search(q):
             return "overview"
         return "single"
 
-    def _content(self, qi: QuestionInfo) -> None:
+    def _content(self, qi: QuestionDraft) -> None:
         q = qi.content or qi.unplaced
         work = re.sub(r"((?:19|20)\d{2})年?", "|", q)
         if qi.shape == "compare":  # "哪个镇人口多": the comparison's which, not a place asked
@@ -290,7 +229,7 @@ class QuestionAnalyzer(PlaceResolver):
             qi.answer_type = "list"
         elif _ASKS_NUMBER.search(qi.key) or (qi.lang == "en" and "多少" in qi.key):
             qi.answer_type = "percent" if _ASKS_PERCENT.search(qi.key) else "number"
-        elif _ASKS_PLACE.search(qi.key) and not (qi.shape == "compare" and (_HIGHER.search(qi.key) or _LOWER.search(qi.key))):
+        elif _ASKS_PLACE.search(qi.key) and not (qi.shape == "compare" and (HIGHER.search(qi.key) or LOWER.search(qi.key))):
             qi.answer_type = "place"
         elif _ASKS_NAME.search(qi.key):
             qi.answer_type = "name"
@@ -300,13 +239,13 @@ class QuestionAnalyzer(PlaceResolver):
             # "…的城镇化率目标" asks for the figure even without 多少
             qi.answer_type = "percent" if qi.measure.endswith("率") or _ASKS_PERCENT.search(qi.measure) else "number"
         if qi.shape == "compare":
-            qi.compare_op = "max" if _HIGHER.search(qi.key) else ("min" if _LOWER.search(qi.key) else None)
+            qi.compare_op = "max" if HIGHER.search(qi.key) else ("min" if LOWER.search(qi.key) else None)
         if qi.shape == "cross":
             phrases, qi.within, kinds, aliases = cross_terms(qi)
             if self.pilot_texts:
                 # a parenthesis's other name counts where the documents use it verbatim
                 phrases += [a for a in aliases if self.pilot_df(a) >= 1]
-                qi.key_terms, qi.related_terms = cross.choose_terms(phrases, self.pilot_df, len(self.pilot_texts),
+                qi.key_terms, qi.related_terms = choice.choose_terms(phrases, self.pilot_df, len(self.pilot_texts),
                                                                     kinds)
             else:
                 qi.key_terms = phrases or kinds
@@ -322,5 +261,4 @@ class QuestionAnalyzer(PlaceResolver):
         """`rag.english.from_english` with this corpus's place names."""
         return from_english(text, self.pinyin, self.place_pinyin, self.pilot_info)
 
-__all__ = ["QuestionAnalyzer", "QuestionInfo", "PlaceRef", "SHAPES", "normalize", "segments", "is_english",
-           "qualifiers_in", "qualifier_of"]
+__all__ = ["QuestionAnalyzer"]

@@ -21,7 +21,13 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from rag.query.analysis import _HIGHER, _LOWER, _OVERVIEW, QuestionAnalyzer, QuestionInfo, normalize
+from rag.knowledge import lexicon
+from rag.knowledge.domain import YEAR, is_target_year
+from rag.query.analysis import QuestionAnalyzer
+from rag.query.info import QuestionInfo, normalize
+from rag.query.patterns import HIGHER, LOWER, OVERVIEW, REFERENCE
+from rag.query.terms import qualifiers_in
+from rag.text import jieba_tokenizer
 
 _PRONOUN = re.compile(r"(它们|它|其|该(?:县|市|区|镇|旗|州|新区|试点|地)|这个(?:县|市|区|镇|旗|州|试点|地方)|"
                       r"那个(?:县|市|区|镇|旗|州|试点|地方)|这里|那里|当地|此地|本地)")
@@ -35,7 +41,7 @@ _COMPARE_WORDS = re.compile(r"对比|比较|相比|比一比|(?:高|低|多|少|
 _TAIL = re.compile(r"(的呢|呢|吗|怎么样|如何|又是多少|是多少|情况)?[？?。!！\s]*$")
 _COMPARE_TAIL = re.compile(r"^(?:和|与|跟|同)(.+?)(?:相比|比|对比|比较)(?:呢|一下|如何|怎么样|哪个.{0,4}|谁.{0,4})?[？?。]*$"
                            r"|^(.+?)(?:比|和|与|跟)(?:它|他|其|该\w|这个\w|那个\w)(?:比|相比)?(?:高|低|多|少|大|小|快|慢|怎么样|如何|谁)")
-_YEAR = re.compile(r"(?:19|20)\d{2}\s*年?")
+_YEAR = re.compile(rf"{YEAR}\s*年?")
 _QTAIL = re.compile(r"(是多少|有多少|为多少|多少|有多大|多大|是什么|什么|有哪些|哪些|是谁|几个|几项)$")
 _QWORD = re.compile(r"多少|多大|多长|多高|几|什么|谁|哪|如何|怎样|怎么|是否|有没有")
 
@@ -117,8 +123,6 @@ def resolve(question: str, history: Sequence[str] | None, analyzer: QuestionAnal
 
 
 def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> Resolution:
-    from rag.query.analysis import _REFERENCE
-
     info = analyzer.analyze(q)
     if not ctx:
         return Resolution(q, False, info)
@@ -132,7 +136,7 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
     only_described = info.resolved_by == "description" and not info.measure and not _QWORD.search(q) \
         and re.search(r"呢[？?。!！\s]*$", q)
     if info.resolved_by in ("description", "document", "") and not only_described and (
-            _PRONOUN.search(q) or not _REFERENCE.search(q)
+            _PRONOUN.search(q) or not REFERENCE.search(q)
             or any(set(info.pilots) == set(c.pilots) for c in ctx[-1:])):
         # "这个市…" / "那年<指标>…": the pronoun or the ellipsis points back; a pilot the words happen to
         # describe is not what is meant, unless the question says "…那个县" about a new one
@@ -157,18 +161,18 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
                 body = f"{both}{_when(last_ask)}{last_ask.measure}"
             else:
                 body = _QTAIL.sub("", _strip(_replace_spans(last_ask.key, last_ask, both)))
-            if last_ask.asks_figure and (info.compare_op or _HIGHER.search(q) or _LOWER.search(q)):
-                lower = info.compare_op == "min" or (not info.compare_op and _LOWER.search(q) and not _HIGHER.search(q))
+            if last_ask.asks_figure and (info.compare_op or HIGHER.search(q) or LOWER.search(q)):
+                lower = info.compare_op == "min" or (not info.compare_op and LOWER.search(q) and not HIGHER.search(q))
                 return _done(analyzer, f"{body}哪个更{'低' if lower else '高'}？")
             return _done(analyzer, f"{body}分别是多少？" if last_ask.asks_figure else f"{body}分别是什么？")
     recent = list(dict.fromkeys(p for c in reversed(ctx) for p in c.pilots[:2]))[:2]
     if not info.pilots and len(recent) == 2 and last_ask and last_ask.measure and last_ask.asks_figure \
-            and (_HIGHER.search(q) or _LOWER.search(q) or _COMPARE_WORDS.search(q)) and _only_comparing(info):
+            and (HIGHER.search(q) or LOWER.search(q) or _COMPARE_WORDS.search(q)) and _only_comparing(info):
         # "哪个高？" after two pilots were asked the same thing in turn: those two, compared
         both = "和".join(_short(analyzer, p, ctx) for p in reversed(recent))
-        lower = _LOWER.search(q) and not _HIGHER.search(q)
+        lower = LOWER.search(q) and not HIGHER.search(q)
         return _done(analyzer, f"{both}{_when(last_ask)}{last_ask.measure}哪个更{'低' if lower else '高'}？")
-    if (info.shape in ("overview", "count") or _OVERVIEW.search(q)) and _PRONOUN.search(q) and not info.pilots \
+    if (info.shape in ("overview", "count") or OVERVIEW.search(q)) and _PRONOUN.search(q) and not info.pilots \
             and with_pilot:
         # "介绍一下它的试点方案": a whole ask of its own, about the previous pilot
         return _done(analyzer, _PRONOUN.sub(_short(analyzer, last_pilot.pilots[0], ctx), q, count=1))
@@ -222,7 +226,7 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> 
             if info.period == "base":
                 return _done(analyzer, f"{pilot}基期{measure}{_question_tail(base)}")
             target = info.period == "target" or "目标" in base.key
-            goal = "目标" if target and (not info.years or int(info.years[0]) > 2015) else ""
+            goal = "目标" if target and (not info.years or is_target_year(info.years[0])) else ""
             return _done(analyzer, f"{pilot}{year}{measure}{goal}{_question_tail(base)}")
         text = _swapped(info, base)
         if not base.pilots:
@@ -271,8 +275,6 @@ def _swapped(info: QuestionInfo, base: QuestionInfo) -> str:
 
 def _only_ask_words(info: QuestionInfo) -> bool:
     """The follow-up's content is only words like 目标/规划/提高到 (`data/ask_words.txt`)."""
-    from rag.knowledge import lexicon
-
     words = lexicon.words("ask_words.txt")
     rest = "".join(info.terms)
     for w in sorted(words, key=len, reverse=True):
@@ -306,8 +308,6 @@ def _swap_sibling(info: QuestionInfo, base: QuestionInfo | None) -> str | None:
             body = _QTAIL.sub("", _strip(key[:i] + t + key[i + len(t):]))
             return body + _question_tail(base)
     # "副<职务>呢？" after a question about the <职务>: a term of the previous ask, narrowed
-    from rag.text import jieba_tokenizer
-
     for w in sorted(set(jieba_tokenizer().lcut(key)), key=len, reverse=True):
         if w != t and len(w) >= 2 and t.endswith(w) and len(t) - len(w) <= 2 and w in key:
             body = _QTAIL.sub("", _strip(key.replace(w, t, 1)))
@@ -319,8 +319,6 @@ def _new_measure(info: QuestionInfo, base: QuestionInfo) -> bool:
     """Does the follow-up name a measure of its own (not just a qualifier or a year)? "该市<年份>的<指标>有
     多少？" does (a full ask); "改成<口径>口径呢？" does not: its measure, qualifiers aside, is part of the
     previous one."""
-    from rag.query.analysis import qualifiers_in
-
     def bare(m: str) -> str:
         for q in qualifiers_in(m):
             m = m.replace(q, "")
@@ -365,8 +363,7 @@ def _short(analyzer: QuestionAnalyzer, pilot: str, said: Sequence[QuestionInfo] 
         for s in info.places:
             if s.kind == "pilot" and s.pilots == (pilot,) and len(s.text) >= 2:
                 return s.text
-    place = (analyzer.pilot_info.get(pilot) or {}).get("place") or pilot
-    return re.sub(r"[（(][^）)]*[）)]", "", place) or place
+    return analyzer.short_name(pilot)
 
 
 def _done(analyzer: QuestionAnalyzer, text: str) -> Resolution:

@@ -5,41 +5,21 @@ they read are the analyzer's."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rag.knowledge import lexicon
+from rag.knowledge.domain import SUFFIX_CHARS, SUFFIX_TOKENS
 from rag.knowledge.gazetteer import stem
-from rag.query.terms import _QUOTED, _is_word, measure_patterns, segments
+from rag.query.info import PlaceRef, QuestionDraft, QuestionInfo
+from rag.query.patterns import QUOTED, REFERENCE
+from rag.query.terms import is_word, measure_patterns, segments
 from rag.text import jieba_pos_tokenizer, jieba_tokenizer, norm
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rag.query.analysis import QuestionInfo
 
 _FLAT = re.compile(r"[^\w]")
 
-# One-character place suffixes: a pilot stem + another of these is a different place (永安镇 ≠ 永安市).
-_SUFFIX_CHARS = set("市县区镇省州旗乡村")
-_SUFFIX_TOKENS = ("新区", "自治州", "自治县", "地区", "市", "县", "区", "镇", "省", "州", "旗")
 _LEVEL_HINT = re.compile(r"[县地]级(市)|(镇|县|市|区|旗|州)级|[那这]个(镇|县|市|区|旗|州|新区)|该(镇|县|市|区|旗|州)")
-# A phrase that refers to the pilot being asked about ("…那个县", "…的县级市", "该镇"): the description before it
-# says which pilot, the rest of the question says what is asked.
-_REFERENCE = re.compile(r"(?:[那这该]个|[那这该]|唯一的?)(?:县级市|地级市|自治县|自治州|新区|城市|地方|试点|镇子|县|市|区|镇|州|旗)"
-                        r"|的(?:县级市|地级市|自治县|自治州|新区|城市|试点|镇子)(?![\u4e00-\u9fff])")
 _THE_PILOT = re.compile(r"试点|[那这]个|[那这]里|当地|该")
 # "<试点甲>和<试点乙>这两个<类别>": an appositive that describes the named pilots, not what is asked
 _APPOSITIVE = re.compile(r"(?:这|那)?[两二三四五几]个[\u4e00-\u9fff]{0,8}?(?:自治县|自治州|新区|试点|城市|地方|县|市|区|镇|旗|州)")
-
-
-@dataclass
-class PlaceRef:
-    """A span of the question that names a place, and what it refers to."""
-
-    text: str
-    start: int
-    end: int
-    kind: str                       # "pilot" | "parent" | "province" | "unknown" | "doc"
-    pilots: tuple[str, ...] = ()
 
 
 class PlaceResolver:
@@ -64,7 +44,7 @@ class PlaceResolver:
                     continue
                 if s in self.pilot_table:
                     nxt = q[i + L] if i + L < n else ""
-                    if nxt in _SUFFIX_CHARS and s[-1] not in _SUFFIX_CHARS and not _is_word(q[i + L:i + L + 2]):
+                    if nxt in SUFFIX_CHARS and s[-1] not in SUFFIX_CHARS and not is_word(q[i + L:i + L + 2]):
                         out.append(PlaceRef(s + nxt, i, i + L + 1, "unknown"))  # 永安镇: another place
                         i += L + 1
                     else:
@@ -100,7 +80,7 @@ class PlaceResolver:
         for j, (w, f) in enumerate(toks):
             if not han.match(w) or w in known:
                 continue
-            if w in _SUFFIX_TOKENS and j > 0:
+            if w in SUFFIX_TOKENS and j > 0:
                 # `雄安` + `新区`: join up to two preceding content tokens
                 parts: list[str] = []
                 for k in (j - 1, j - 2):
@@ -120,13 +100,13 @@ class PlaceResolver:
             if not f.startswith("ns") or w in not_places or stem(w) in not_places:
                 continue
             nxt = toks[j + 1][0] if j + 1 < len(toks) else ""
-            if nxt in _SUFFIX_TOKENS:
+            if nxt in SUFFIX_TOKENS:
                 continue  # handled when the suffix token is reached
             if len(w) >= 2:
                 found.append(w)
         return [x for x in dict.fromkeys(found) if not any(x != y and x in y for y in found)]
 
-    def _after_province(self, qi: QuestionInfo) -> list[str]:
+    def _after_province(self, qi: QuestionDraft) -> list[str]:
         """The noun right after a province name ("浙江义乌", "湖北仙桃"): jieba does not always tag a county-level
         city as a place, but a noun named right after its province is one."""
         out = []
@@ -141,7 +121,7 @@ class PlaceResolver:
                 out.append(toks[0].word)
         return out
 
-    def _resolve(self, qi: QuestionInfo, explicit: str | None) -> None:
+    def _resolve(self, qi: QuestionDraft, explicit: str | None) -> None:
         if explicit:
             qi.pilots, qi.scope, qi.resolved_by = [explicit], [explicit], "explicit"
             return
@@ -163,7 +143,7 @@ class PlaceResolver:
             if unknown and qi.shape != "cross":
                 qi.unknown_place = unknown[0]  # `永安镇` next to a pilot name: still another place
             return
-        talks_of_pilot = bool(_THE_PILOT.search(qi.key) or _REFERENCE.search(qi.key)) or \
+        talks_of_pilot = bool(_THE_PILOT.search(qi.key) or REFERENCE.search(qi.key)) or \
             qi.shape in ("cross", "count", "overview")
         if parents:
             scope = list(dict.fromkeys(p for s in parents for p in s.pilots))
@@ -230,26 +210,26 @@ class PlaceResolver:
         if described:
             qi.pilots, qi.scope, qi.resolved_by, qi.described_by = [described], [described], "description", by
 
-    def _described(self, qi: QuestionInfo, among: list[str] | None = None,
+    def _described(self, qi: QuestionDraft, among: list[str] | None = None,
                    force: bool = False) -> tuple[str | None, list[str]]:
         """A pilot described instead of named ("<名人>出生地那个…", "有“<别称>”之称的县", "<方位>门户那个区"):
         runs of the question's words that only one pilot's text contains (compared without punctuation, longest
         first), and more of them for that pilot than for any other."""
         if (qi.shape not in ("single", "overview") and not force) or not self.flat_texts \
-                or not getattr(self, "_describe", True):
+                or not qi.describe:
             return None, []
         texts = {p: t for p, t in self.flat_texts.items() if among is None or p in among}
         votes: dict[str, int] = {}
         used: dict[str, list[str]] = {}
         # "<描述>那个区，<指标>…": only the words before the reference describe the pilot
-        ref = [m.end() for m in _REFERENCE.finditer(qi.unplaced)]
+        ref = [m.end() for m in REFERENCE.finditer(qi.unplaced)]
         region = qi.unplaced[:ref[0]] if ref else qi.unplaced
         # what is asked (years, figures, a measure such as 户籍人口城镇化率) describes no pilot
         region = re.sub(r"\d+(?:\.\d+)?[年%％]?", "|", region)
         # a measure is cut from its qualifier or modifier on ("<省会>常住人口": 常住 starts the measure, the words
         # before it still describe); without one, from up to six characters before its head
         _, from_mark, before_head = measure_patterns()
-        for seg in [norm(t) for t in _QUOTED.findall(qi.text)] + segments(region):
+        for seg in [norm(t) for t in QUOTED.findall(qi.text)] + segments(region):
             seg = _FLAT.sub("", seg)
             if not ref:
                 seg = before_head.sub("", from_mark.sub("|", seg))
@@ -280,14 +260,14 @@ class PlaceResolver:
             return None, []
         return best, used[best]
 
-    def subject_end(self, qi: QuestionInfo) -> int:
+    def subject_end(self, qi: QuestionInfo | QuestionDraft) -> int:
         """Where the question's subject (the pilot and the words describing it) ends: the end of the last pilot
         name or reference ("那个县", "的县级市") before the ask begins — when an ask of two or more characters
         follows. 0 when there is no such subject."""
         if not (qi.pilots or qi.scope):
             return 0
         ends = [s.end for s in qi.places if s.kind in ("pilot", "parent", "province")]
-        ends += [m.end() for m in _REFERENCE.finditer(qi.key)]
+        ends += [m.end() for m in REFERENCE.finditer(qi.key)]
         first_clause = re.search(r"[，,：:]", qi.key)
         limit = first_clause.start() if first_clause else len(qi.key)
         cands = [e for e in ends if e <= limit] or [e for e in ends if e <= len(qi.key) // 2]
@@ -297,7 +277,7 @@ class PlaceResolver:
         rest = re.sub(r"[，,。？?！!的\s]", "", qi.key[end:])
         return end if len(rest) >= 2 else 0
 
-    def _content_mask(self, qi: QuestionInfo) -> str:
+    def _content_mask(self, qi: QuestionDraft) -> str:
         """The question with its subject's names blanked: pilot names, provinces, and parent places next to a
         pilot name (<上级><试点>) or used as the scope. A parent named elsewhere (<试点>距离<上级>多远) or one
         the answer must name (`require`) stays: it is content."""

@@ -6,26 +6,17 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING
-
 from rag.knowledge import lexicon
+from rag.query.info import QuestionInfo
+from rag.query.patterns import CROSS, QUOTED
 from rag.text import jieba_pos_tokenizer, jieba_tokenizer, norm
 
-if TYPE_CHECKING:  # pragma: no cover
-    from rag.query.analysis import QuestionInfo
-
-_QUOTED = re.compile(r"[“\"「『‘']([^”\"」』’']{1,30})[”\"」』’']")
-_CROSS = re.compile(
-    r"(哪些|哪几个|哪几|什么)(试点|地方|城市|地区|县|镇|市|区|文件|文档|方案)"
-    r"|(试点|地方|城市|文件)(县|镇|市|区)?(都|还|一共|共)?(有|是)(哪些|谁)|分别是哪些|分别是哪几个|哪里(提|有)"
-    r"|试点(里|中|当中)?(有)?(哪些|哪几个|哪几)"
-)
 _WITHIN = {"保障": "保障", "目标": "目标", "任务": "任务", "引言": "引言", "概况": "引言"}
 _WITHIN_RX = re.compile(r"在?(?:其|的)?(保障措施|保障|总体目标|目标|主要任务|任务|试点任务)(?:部分|章节|一节)?(?:里|中|内|方面)")
 _ALTERNATIVES = re.compile(r"或者|或是|或|还是|以及|及其|、|/")
 
 
-def _fills_a_slot(unplaced: str, words: list[str]) -> bool:
+def fills_a_slot(unplaced: str, words: list[str]) -> bool:
     """The describing words make up (three quarters or more of) one compared item of the question — a piece
     between connectors (和/与/跟/比) and punctuation — as a name would: "<描述>和<试点>" compares a
     pilot, "<试点>和全国平均水平比" does not."""
@@ -52,7 +43,7 @@ def measure_patterns() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
             re.compile(rf"[\u4e00-\u9fff]{{0,6}}(?:{heads})"))
 
 
-def _is_word(s: str) -> bool:
+def is_word(s: str) -> bool:
     """A dictionary word (市政, 区位, 市场…): the pilot's stem is followed by a word, not by another suffix."""
     return len(s) == 2 and jieba_tokenizer().FREQ.get(s, 0) > 0
 
@@ -81,7 +72,7 @@ def qualifier_of(text: str) -> str | None:
     return q[0] if q else None
 
 
-def _content_left(q: str, rx: re.Pattern) -> bool:
+def content_left(q: str, rx: re.Pattern) -> bool:
     """Does a count question ask about something besides the count ("几个试点提出…" is a cross question)?"""
     rest = rx.sub("|", q)
     for w in sorted(lexicon.words("count_frame.txt") | lexicon.words("not_places.txt"), key=len, reverse=True):
@@ -133,15 +124,15 @@ def cross_terms(qi: QuestionInfo) -> tuple[list[str], str | None, list[str], lis
     if m:
         within = next((v for k, v in _WITHIN.items() if k in m.group(1)), None)
         q = q[:m.start()] + "|" + q[m.end():]
-    quoted = [norm(t) for t in _QUOTED.findall(qi.text) if len(norm(t)) >= 2]
-    q = _QUOTED.sub("|", q)
+    quoted = [norm(t) for t in QUOTED.findall(qi.text) if len(norm(t)) >= 2]
+    q = QUOTED.sub("|", q)
     # a parenthesis names the term another way ("公租房（公共租赁住房）", "（或者叫…）") or explains it
     # — "（改造或清理）" lists what is done with it, not examples of it ("（三规、四规之类）"): that explains
     named = [_ALIAS.sub("", inner.strip()) for inner in re.findall(r"[（(]([^）)]*)[）)]", q)
              if _ALIAS.match(inner.strip()) or not (_frame_led(inner.strip())
                                                    or (_ALTERNATIVES.search(inner) and not _KIND.search(inner)))]
     body = re.sub(r"[（(][^）)]*[）)]", "", q)
-    body = _CROSS.sub("|", body)
+    body = CROSS.sub("|", body)
     body = _SOME_KIND.sub("", body)
     frame = cross_frame()
     pieces: list[str] = []

@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,9 +30,10 @@ from pydantic import ConfigDict, PrivateAttr
 
 from rag.retrieval import cross
 from rag.index.chunking import Chunk
-from rag.query.analysis import QuestionAnalyzer, QuestionInfo, normalize
+from rag.query.analysis import QuestionAnalyzer
+from rag.query.info import QuestionInfo, normalize
 from rag.index.chunk_stats import bigram_idf, lead_years
-from rag.retrieval.fusion import FUSERS, FUSIONS, Fusion, fuse_rrf, fuse_weighted  # noqa: F401 - re-exported
+from rag.retrieval.fusion import FUSERS, FUSIONS, Fusion
 from rag.text import norm, to_simplified
 
 MODES = ("dense", "bm25", "hybrid")
@@ -195,12 +196,12 @@ class HybridRetriever(BaseRetriever):
             return Retrieval(question=q, passages=[], mode=mode, timings_ms={"total": 0.0})
         if info is None:
             info = self.analyze(q, pilot=explicit)
-        elif explicit:
-            info.pilots, info.scope, info.resolved_by = [explicit], [explicit], "explicit"
+        elif explicit:  # the analysis is shared: a refinement is a new one
+            info = replace(info, pilots=(explicit,), scope=(explicit,), resolved_by="explicit")
         if within:  # a document filter: only these pilots / documents are searched
             allowed = set(within)
-            info.pilots = [p for p in info.pilots if p in allowed]
-            info.scope = [p for p in (info.scope or within) if p in allowed] or list(within)
+            info = replace(info, pilots=tuple(p for p in info.pilots if p in allowed),
+                           scope=tuple(p for p in (info.scope or within) if p in allowed) or tuple(within))
         t1 = time.perf_counter()
         # an English question is searched in its Chinese rendering too (BM25 needs Chinese words); a question
         # whose pilot is known is searched by its ask (the words describing the pilot would pull its intro)

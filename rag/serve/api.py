@@ -264,7 +264,7 @@ async def api_ask(body: AskRequest, request: Request) -> dict:
 
 @router.post("/api/search", tags=["api"], summary="Ranked passages for a question")
 async def api_search(body: SearchRequest, request: Request) -> dict:
-    from rag.cli.output import search_dict  # the one JSON form of a search, shared with `pilotqa search --json`
+    from rag.retrieval.forms import search_dict  # the one JSON form of a search, shared with `pilotqa search --json`
 
     svc = service(request)
     return search_dict(await svc.call("search", body.question, k=body.k, mode=body.mode, pilot=body.pilot,

@@ -176,7 +176,7 @@ class Local:
 
     def search(self, question: str, *, pilot: str | None = None, k: int | None = None,
                mode: str | None = None, doc: str | None = None) -> dict:
-        from rag.cli.output import search_dict
+        from rag.retrieval.forms import search_dict  # numpy-free, but only a local search needs it
 
         return search_dict(self.qa.search(question, k=k, mode=mode, pilot=pilot, doc=doc))
 

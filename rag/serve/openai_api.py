@@ -29,7 +29,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.serve.api import GENERIC_EN, GENERIC_ZH, MAX_K, ApiError, Service, answer_dict, error_body, service
-from rag.cli.output import lines_label
+from rag.text import lines_label
 
 log = logging.getLogger("pilotqa.api")
 MODEL = "pilotqa"

@@ -20,6 +20,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import socket
 import sys
 import threading
 import time
@@ -219,12 +220,17 @@ def load(config: Config):
     return qa
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @contextmanager
 def running(app, host: str = "127.0.0.1", port: int | None = None, timeout: float = 30.0):
     """Serve `app` with uvicorn in a background thread of this process (tests, notebooks); yields its URL."""
     import uvicorn
-
-    from bench.run import free_port
 
     port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",

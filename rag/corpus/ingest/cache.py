@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 from rag.files import sha256_file
-from rag.corpus.ingest import EXTRACTOR_VERSION, Extracted, extract
+from rag.corpus.ingest.extract import extract
+from rag.corpus.ingest.types import EXTRACTOR_VERSION, Extracted
 
 DIRNAME = ".extracted"
 

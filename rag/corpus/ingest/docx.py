@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rag.corpus.ingest import Extracted, IngestError
+from rag.corpus.ingest.types import Extracted, IngestError
 from rag.corpus.ingest.repair import fix_glyphs
 
 _HEADING = re.compile(r"^(?:heading|标题)\s*(\d)$", re.I)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rag.corpus.ingest import Extracted, IngestError
+from rag.corpus.ingest.types import Extracted, IngestError
 from rag.corpus.ingest.repair import Line, Page, drop_furniture, measure, paragraphs
 
 # fewer visible characters per page than this, on average, is a scan (or an empty PDF), not a text PDF

@@ -8,7 +8,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from rag.corpus.ingest import TYPES, IngestError
+from rag.corpus.ingest.types import TYPES, IngestError
 
 # magic bytes of formats people upload by mistake → what to call them in the message
 _BINARY = (

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.corpus.ingest import Extracted, IngestError
+from rag.corpus.ingest.types import Extracted, IngestError
 
 
 def decode(data: bytes) -> tuple[str, str]:

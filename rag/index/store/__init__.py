@@ -7,8 +7,8 @@ embedding cache), `base` (the `Index` interface), `build` (building and atomic p
 backends `faiss_backend` (embedded default) and `milvus_backend`.
 """
 from rag.index.store.base import BuildData, Index
-from rag.index.store.build import BuildReport, _publish, build_index, publish, write_build
-from rag.index.store.cache import VectorCache, _VectorCache
+from rag.index.store.build import BuildReport, build_index, publish, write_build
+from rag.index.store.cache import VectorCache
 from rag.index.store.errors import StoreError
 from rag.index.store.manifest import FORMAT_VERSION, Manifest, corpus_fingerprint, settings_of, staleness
 from rag.index.store.registry import BACKENDS, backend_for, register_backend
@@ -16,6 +16,6 @@ from rag.index.store.tokens import add_words, tokenize
 
 __all__ = [
     "BACKENDS", "BuildData", "BuildReport", "FORMAT_VERSION", "Index", "Manifest", "StoreError", "VectorCache",
-    "_VectorCache", "_publish", "add_words", "backend_for", "build_index", "corpus_fingerprint", "publish",
+    "add_words", "backend_for", "build_index", "corpus_fingerprint", "publish",
     "register_backend", "settings_of", "staleness", "tokenize", "write_build",
 ]

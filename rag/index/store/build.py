@@ -21,7 +21,7 @@ import numpy as np
 
 from rag.index.chunking import chunk_corpus, chunk_stats
 from rag.config import Config
-from rag.corpus.parse import Corpus, load_corpus
+from rag.corpus import Corpus, load_corpus
 from rag.files import sha256_file
 from rag.knowledge.gazetteer import gazetteer as make_gazetteer
 from rag.text import candidate_sentences
@@ -198,7 +198,6 @@ def publish(link: Path, target: Path) -> None:
             shutil.rmtree(d, ignore_errors=True)  # left by a killed build
 
 
-_publish = publish  # the name the hardening tests import
 
 
 def _pid_alive(name: str) -> bool:

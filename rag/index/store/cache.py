@@ -103,4 +103,3 @@ class VectorCache:
         self.vectors, self._dirty, self.damaged_keys = vecs, False, set()
 
 
-_VectorCache = VectorCache  # the name `rag.bench` imports

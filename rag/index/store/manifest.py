@@ -67,7 +67,7 @@ def settings_of(config: Config) -> ChunkSettings:
 
 def corpus_fingerprint(config: Config) -> list[dict]:
     """sha256 of each corpus file as configured, without parsing it (cheap staleness check)."""
-    from rag.corpus.parse import expand_paths
+    from rag.corpus import expand_paths
 
     return [{"path": str(p), "sha256": sha256_file(p)} for p in expand_paths(config.corpus)]
 

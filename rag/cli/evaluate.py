@@ -1,0 +1,110 @@
+"""`pilotqa eval` (score the pipeline against a gold set, or a blind split: aggregates only) and `pilotqa fit`."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rag.cli.backend import open_pipeline
+from rag.config import Config
+
+# Settings that need an index of their own; `eval --compare chunk_max_chars=150,300` builds one per value.
+INDEX_SETTINGS = ("chunk_max_chars", "chunk_overlap_sentences", "embed_model")
+# Settings fixed when the pipeline is loaded (a PilotQA per value, sharing the index when it is the same).
+PIPELINE_SETTINGS = INDEX_SETTINGS + ("reranker",)
+
+
+def cmd_eval(args, config: Config) -> int:
+    from rag import evaluation as E
+
+    if args.blind:
+        golds = [Path(args.gold)] if args.gold else [config.root / "eval" / "test.jsonl",
+                                                     config.root / "eval" / "dialog-test.jsonl"]
+        golds = [g for g in golds if g.is_file() or args.gold]
+    else:
+        golds = [Path(args.gold) if args.gold else config.root / "eval" / "gold.jsonl"]
+    if not golds:
+        raise E.EvalError("no blind test split found (eval/test.jsonl, eval/dialog-test.jsonl)")
+    base = {"mode": config.mode, "k": config.k, "answerer": args.answerer}
+    variants = E.parse_compare(args.compare, base) if args.compare else [base]
+    pipelines: dict[tuple, object] = {}
+
+    def pipeline(settings: dict):
+        """One PilotQA per index-level setting (chunk size, model); each such index is built if stale."""
+        from rag.pipeline import PilotQA
+        from rag.index.store import build_index, staleness
+
+        key = tuple((k, settings[k]) for k in PIPELINE_SETTINGS if k in settings)
+        if key not in pipelines:
+            cfg = config.with_overrides(**dict(key))
+            index_key = [(k, v) for k, v in key if k in INDEX_SETTINGS]
+            if index_key and config.with_overrides(**dict(index_key)) != config:
+                slug = "-".join(f"{k}={v}" for k, v in index_key).replace("/", "_")
+                cfg = cfg.with_overrides(index_name=f"{config.index_name}--{slug}")
+                if staleness(cfg):
+                    build_index(cfg, progress=not args.quiet)
+            if cfg == config:
+                pipelines[key] = open_pipeline(config)  # the configured pipeline, opened like every other command's
+            else:
+                same_index = [p for p in pipelines.values() if p.config.index_path == cfg.index_path]
+                same_model = [p for p in pipelines.values() if p.config.embed_model == cfg.embed_model]
+                pipelines[key] = PilotQA(cfg, index=same_index[0].index if same_index else None,
+                                         embedder=same_model[0].embedder if same_model else None)
+        return pipelines[key]
+
+    qa = pipeline(variants[0])
+    aliases = dict(qa.index.aliases)
+
+    def run(question: str, settings: dict, history=None) -> dict:
+        pipeline(settings).retriever.clear_cache()  # latencies are those of a question asked the first time
+        ans = pipeline(settings).ask(question, k=settings.get("k"), mode=settings.get("mode"),
+                                     answerer=settings.get("answerer") or "extractive", history=history)
+        return ans.to_json()
+
+    meta = {"store": getattr(config, "store", "faiss"), "embed_model": config.embed_model,
+            "judgment": _judgment_meta()}
+    for gold_path in golds:
+        items, problems = E.load_gold(gold_path)
+        for prob in problems:
+            print(f"警告 / warning: {prob if not args.blind else prob.split(':')[0] + ': a malformed line'}",
+                  file=sys.stderr)
+        if args.limit:
+            items = items[: args.limit]
+        results = E.compare(items, run, variants, progress=not args.quiet and not args.blind, aliases=aliases)
+        name = args.name or (gold_path.stem if args.blind else "latest")
+        if args.name and len(golds) > 1:
+            name = f"{args.name}-{gold_path.stem}"
+        paths = E.write_report(results, Path(config.reports_dir), name, blind=args.blind,
+                               meta={**meta, "gold": gold_path.name})
+        print(f"== {gold_path.name}" + ("（盲测：只显示汇总指标）" if args.blind else ""))
+        print(E.format_summary(results))
+        for r in results:  # a crash is a bug to fix: where it happened (never the question or message)
+            for where in sorted({o.error_where or "?" for o in r.outcomes if o.error}):
+                print(f"运行错误 / run error: {where}", file=sys.stderr)
+        print("报告 / report: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _judgment_meta() -> str:
+    """Which fitted judgment produced a report (its creation time), for the report header."""
+    from rag.knowledge import lexicon
+
+    try:
+        data = json.loads((lexicon.DATA / "judgment.json").read_text(encoding="utf-8"))
+        return f"{data.get('command', '')} @ {data.get('created', '')}"
+    except (OSError, ValueError):
+        return "missing"
+
+
+def cmd_fit(args, config: Config) -> int:
+    from rag.evaluation.fitting import fit
+
+    gold = args.gold or [str(p) for p in sorted((config.root / "eval").glob("gold*.jsonl"))]
+    data = fit(open_pipeline(config), gold, args.out, l2=args.l2,
+               command="pilotqa fit" + (f" --gold {' '.join(args.gold)}" if args.gold else "")
+               + (f" --l2 {args.l2}" if args.l2 != 1.0 else ""))
+    dev = data["dev"]
+    print(f"已拟合回答判断模型：{data['rows']} 个候选句（正例 {data['positives']}），拒答阈值 {data['threshold']:.4f}；"
+          f"开发集最佳句：{dev['right']}/{dev['questions']} 题正确 → {args.out or 'rag/data/judgment.json'}")
+    return 0
+
