@@ -41,7 +41,7 @@ _DOC_SECTIONS = [
 
 def write_docx(path: Path) -> Path:
     """The document `docs add` ingests: Word heading styles and plain paragraphs, as a real one has."""
-    import docx
+    import docx  # python-docx loads only when a Word file is read or written
 
     doc = docx.Document()
     doc.add_heading("某市新型城镇化示范区建设方案要点", level=1)
@@ -56,7 +56,7 @@ def write_docx(path: Path) -> Path:
 
 def private_config(config: Config, work: Path) -> Config:
     """`config` on a documents folder of copies of its corpus documents and an empty index folder in `work`."""
-    from rag.corpus import expand_paths
+    from rag.corpus import expand_paths  # the evaluation loads only for this command
 
     docs = work / "docs"
     docs.mkdir(parents=True, exist_ok=True)
@@ -96,7 +96,7 @@ def bench_index(cfg: Config, work: Path) -> dict:
 
 def bench_add_document(cfg: Config, work: Path) -> dict:
     """Steps 3 and 4 of the module docstring: add one Word document to the indexed folder, then remove it."""
-    from rag.index.documents import list_documents
+    from rag.index.documents import list_documents  # the documents folder is read only for this command
 
     env = config_env(cfg)
     doc = write_docx(work / "incoming" / ADDED_DOC)

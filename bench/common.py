@@ -35,7 +35,7 @@ EVIDENCE_TYPES = ("number", "fact", "list", "overview")
 
 def pct(values: Sequence[float], q: float) -> float | None:
     """Percentile with linear interpolation (numpy's default); None for no values."""
-    import numpy as np
+    import numpy as np  # numpy loads only for measurements
 
     xs = [float(v) for v in values]
     return float(np.percentile(xs, q)) if xs else None
@@ -62,7 +62,7 @@ def log(msg: str) -> None:
 
 def dev_items(root: Path, files: Sequence[str] = DEV_FILES) -> list:
     """The dev questions of `eval/` (never the blind test splits), in file order."""
-    from rag.evaluation import load_gold
+    from rag.evaluation import load_gold  # the evaluation loads only for this command
 
     items = []
     for name in files:
@@ -206,7 +206,7 @@ def stop_process(proc: subprocess.Popen) -> None:
 
 def _peak_entry(peak_file: str, args: list[str]) -> int:
     """`python -m rag.bench_common --peak FILE ARGS…`: `pilotqa ARGS…` in this process, then its VmHWM."""
-    from rag.cli.main import main
+    from rag.cli.main import main  # the evaluation loads only for this command
 
     try:
         return main(args)

@@ -118,8 +118,8 @@ def bench_followups(qa, followups: Sequence, singles: Sequence, *, seed: int = 1
 def load_pipeline(cfg, index=None, embedder=None) -> tuple[dict, Any]:
     """A `PilotQA` on `cfg`'s index as a query process loads it (its default query embedder); the seconds
     spent loading the index and the rest (query embedder, retriever), or the given index/embedder as they are."""
-    from rag.pipeline import PilotQA
-    from rag.index.store import Index
+    from rag.index.store import Index  # the index loads only for a command that needs it
+    from rag.pipeline import PilotQA  # the pipeline (index, model) loads only for a command that answers
 
     t0 = time.perf_counter()
     index = index or Index.load(cfg.index_path, expect=cfg)

@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -40,7 +41,7 @@ def _log(msg: str) -> None:
 def drive(url: str, questions: Sequence[str], *, clients: int = 32, requests: int = 256, token: str = "",
           timeout: float = 120.0, path: str = "/api/ask") -> dict:
     """`requests` POSTs of `{"question"}` (questions taken in turn) from `clients` threads; latency in ms."""
-    from bench.common import summary
+    from bench.common import summary  # each benchmark part loads only when it runs
 
     if not questions:
         raise ValueError("no questions to ask")
@@ -115,8 +116,8 @@ def get_json(url: str, token: str = "", timeout: float = 5.0) -> tuple[int, Any]
 def start_server(config: Config, log_path: Path, *, ready_timeout: float = 300.0,
                  **env: str) -> tuple[subprocess.Popen, str]:
     """`pilotqa serve` on a free loopback port (its own session, for a clean stop); returns once /readyz is 200."""
-    from bench.common import config_env
-    from rag.serve.server import free_port
+    from bench.common import config_env  # each benchmark part loads only when it runs
+    from rag.serve.server import free_port  # the server loads only to serve
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -142,7 +143,7 @@ def start_server(config: Config, log_path: Path, *, ready_timeout: float = 300.0
 
 
 def stop_server(proc: subprocess.Popen) -> None:
-    from bench.common import stop_process
+    from bench.common import stop_process  # each benchmark part loads only when it runs
 
     stop_process(proc)
 
@@ -152,9 +153,7 @@ def run_load_test(config: Config, questions: Sequence[str], *, clients: int = 32
                   ready_timeout: float = 300.0) -> dict:
     """One fresh server per variant, `requests` asks from `clients` clients each; returns every variant's
     throughput (req/s), p50/p95 latency (ms), errors, its query embedder and query-batching counters."""
-    import tempfile
-
-    from bench.common import proc_tree_memory
+    from bench.common import proc_tree_memory  # each benchmark part loads only when it runs
 
     work = Path(work or tempfile.mkdtemp(prefix="pilotqa-load-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -17,9 +17,10 @@ NAIVE_CHUNK, NAIVE_OVERLAP = 500, 50
 
 def naive_chunks(paths: Sequence[str | Path], chunk_size: int = NAIVE_CHUNK, overlap: int = NAIVE_OVERLAP) -> list[str]:
     """The tutorial splitter over each text document (the peer reads files as text, as the tutorial does)."""
+    # the naive peer's splitter loads only for the benchmark
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from rag.corpus import expand_paths
+    from rag.corpus import expand_paths  # the evaluation loads only for this command
 
     splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=overlap)
     out: list[str] = []
@@ -36,9 +37,9 @@ class NaiveRetriever:
     store's `VectorCache`): embedding them is the peer's build, not something the bench times."""
 
     def __init__(self, chunks: list[str], embedder, cache_root: Path | None = None):
-        import faiss
+        import faiss  # faiss loads only with an index
 
-        from rag.index.store.cache import VectorCache
+        from rag.index.store.cache import VectorCache  # the index loads only for a command that needs it
 
         self.chunks, self.embedder = chunks, embedder
         t0 = time.perf_counter()

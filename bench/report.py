@@ -113,7 +113,7 @@ def summary_rows(res: dict) -> list[tuple[str, str]]:
         rows.append(("naive LangChain peer", f"hit@5 {_f(nv['hit@5'], 3)} vs PilotQA {_f(nv['pilotqa_hit@5'], 3)} "
                                              f"({nv['chunks']} chunks, {NAIVE_CHUNK}/{NAIVE_OVERLAP})"))
     if res.get("scale"):
-        from bench.scale import table_rows
+        from bench.scale import table_rows  # each benchmark part loads only when it runs
 
         rows.extend(table_rows(res["scale"]))
     for t in (res.get("targets") or {}).values():
@@ -148,12 +148,12 @@ def format_md(res: dict) -> str:
         lines.append("")
     lines += _md_latency(res) + _md_index(res) + _md_cli(res)
     if res.get("load_test"):
-        from bench.loadtest import format_md as load_md
+        from bench.loadtest import format_md as load_md  # each benchmark part loads only when it runs
 
         lines += [load_md(res["load_test"])]
     lines += _md_naive(res)
     if res.get("scale"):
-        from bench.scale import format_md as scale_md
+        from bench.scale import format_md as scale_md  # each benchmark part loads only when it runs
 
         lines += scale_md(res["scale"])
     tl = res.get("timeline")

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bench.common import dev_items, followup_items, log, loadavg
+from bench.common import dev_items, followup_items, loadavg, log
 from bench.report import evaluate_targets, format_md, format_table
 from rag.config import Config
 from rag.files import atomic_write
@@ -108,7 +108,7 @@ def run_bench(config: Config, quick: bool = False, out_dir: str | Path | None = 
             res["load"], qa = _load(run, cfg, index, embedder)
             _in_process_parts(run, res, chosen, qa, cfg, items, follow)
             if scale:
-                from bench.scale import run_scale
+                from bench.scale import run_scale  # each benchmark part loads only when it runs
 
                 res["scale"] = run.run("scale", lambda: run_scale(cfg, scale, work / "scale",
                                                                   [it.question for it in items][:60],
@@ -139,7 +139,11 @@ def _child_parts(run: _Parts, res: dict, chosen: set[str], cfg: Config, work: Pa
                  quick: bool) -> Config:
     """The parts measured in `pilotqa` child processes (see the module docstring for why they come first).
     Returns the configuration the later parts use (the private one after `build`)."""
-    from bench.build import bench_add_document, bench_index, private_config
+    from bench.build import (  # each benchmark part loads only when it runs
+        bench_add_document,
+        bench_index,
+        private_config,
+    )
 
     if "build" in chosen:
         cfg = private_config(cfg, work)
@@ -147,7 +151,7 @@ def _child_parts(run: _Parts, res: dict, chosen: set[str], cfg: Config, work: Pa
         if "docs" in chosen:
             res["documents"] = run.run("docs", lambda: bench_add_document(cfg, work))
     if "cli" in chosen:
-        from bench.cold_cli import bench_cli
+        from bench.cold_cli import bench_cli  # each benchmark part loads only when it runs
 
         res["cli"] = run.run("cli", lambda: bench_cli(cfg, work, answerable, runs=1 if quick else 3))
         for what, key, ok in (("cold ask", "cold_ask", "answered"), ("wrong call", "wrong_call", "refused")):
@@ -155,7 +159,7 @@ def _child_parts(run: _Parts, res: dict, chosen: set[str], cfg: Config, work: Pa
             bad = [r.get("message", f"exit {r['exit']}") for r in part.get("runs", []) if not r.get(ok)]
             res["errors"].extend(f"cli {what}: not {ok}: {m}" for m in bad)
     if "load" in chosen:
-        from bench.loadtest import VARIANTS, run_load_test
+        from bench.loadtest import VARIANTS, run_load_test  # each benchmark part loads only when it runs
 
         log(f"load test: {LOAD_CLIENTS} clients against pilotqa serve…")
         res["load_test"] = run.run("load", lambda: run_load_test(
@@ -165,18 +169,18 @@ def _child_parts(run: _Parts, res: dict, chosen: set[str], cfg: Config, work: Pa
 
 
 def _load(run: _Parts, cfg: Config, index, embedder):
-    from bench.latency import load_pipeline
+    from bench.latency import load_pipeline  # each benchmark part loads only when it runs
 
     log("loading the index and the query embedder in this process…")
     return run.run("load index", lambda: load_pipeline(cfg, index, embedder), fatal=True)
 
 
 def _in_process_parts(run: _Parts, res: dict, chosen: set[str], qa, cfg: Config, items, follow) -> None:
-    from bench.latency import bench_followups, bench_latency
+    from bench.latency import bench_followups, bench_latency  # each benchmark part loads only when it runs
 
     naive = None
     if "naive" in chosen:
-        from bench.naive import NaiveRetriever, naive_chunks
+        from bench.naive import NaiveRetriever, naive_chunks  # each benchmark part loads only when it runs
 
         def build_naive():
             log("naive LangChain peer: splitting and embedding (vectors cached between runs)…")

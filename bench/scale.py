@@ -51,8 +51,8 @@ def _noisy(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def synthetic_data(source, factor: int, seed: int = 0):
     """BuildData with `factor` × the chunks of the loaded index `source` (see the module docstring)."""
-    from rag.index.store import BuildData
-    from rag.index.store.tokens import tokenize
+    from rag.index.store import BuildData  # the index loads only for a command that needs it
+    from rag.index.store.tokens import tokenize  # the index loads only for a command that needs it
 
     rng = np.random.default_rng(seed)
     n = len(source.chunks)
@@ -134,8 +134,8 @@ def _meta(base: Config, data, factor: int) -> dict:
 
 def build_variant(variant: str, factor: int, source_dir: Path, work: Path, queries: Path) -> dict:
     """Child 1: synthesise the data, build it with one backend, and note each query's exact dense top 10."""
-    from rag.index.store import Index, write_build
-    from rag.index.store.faiss_backend import matvec
+    from rag.index.store import Index, write_build  # the index loads only for a command that needs it
+    from rag.index.store.faiss_backend import matvec  # the index loads only for a command that needs it
 
     base = Config.from_env(index_dir=source_dir.parent, index_name=source_dir.name)
     source = Index.load(source_dir)
@@ -157,7 +157,7 @@ def build_variant(variant: str, factor: int, source_dir: Path, work: Path, queri
 
 def query_variant(variant: str, factor: int, source_dir: Path, work: Path, queries: Path) -> dict:
     """Child 2, a fresh process: load the built index and time the store's part of each query."""
-    from rag.index.store import Index
+    from rag.index.store import Index  # the index loads only for a command that needs it
 
     base = Config.from_env(index_dir=source_dir.parent, index_name=source_dir.name)
     cfg = _config_for(variant, base, work)
@@ -204,9 +204,9 @@ def _timed(fn, *args) -> float:
 def crossover(source_dir: Path, sizes: Sequence[int] = CROSSOVER_SIZES, queries: int = 100) -> dict:
     """p50 of one exact flat query (`matvec`, as `FaissIndex.dense_scores` runs it) and of FAISS's own
     `IndexFlatIP.search(k=100)` per size."""
-    import faiss
+    import faiss  # faiss loads only with an index
 
-    from rag.index.store.faiss_backend import matvec
+    from rag.index.store.faiss_backend import matvec  # the index loads only for a command that needs it
 
     base = np.load(source_dir / "vectors.npy")
     rng = np.random.default_rng(1)
@@ -236,14 +236,14 @@ def run_scale(config: Config, factors: Sequence[int], work: Path, questions: Seq
               variants: Sequence[str] = VARIANTS, timeout: float = 1800.0, log=print,
               crossover_sizes: Sequence[int] = CROSSOVER_SIZES) -> dict:
     """Every (factor, variant) in its own child process, then the crossover sweep. Needs a built index."""
-    from rag.index.store import Index
+    from rag.index.store import Index  # the index loads only for a command that needs it
 
     source = Index.load(config.index_path, expect=config)
     if source.manifest.backend != "faiss":
         raise ValueError("bench --scale derives its data from a FAISS index: build one with --store faiss")
     source_dir = config.index_path.resolve()
     if embedder is None:
-        from rag.index.embeddings import load_embedder
+        from rag.index.embeddings import load_embedder  # the embedding model loads only to embed
 
         embedder = load_embedder(config.embed_model, config.model_cache)
     work.mkdir(parents=True, exist_ok=True)

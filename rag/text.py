@@ -6,6 +6,7 @@ the original characters are kept for display.
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import unicodedata
@@ -50,9 +51,7 @@ _JIEBA_LOCK = threading.Lock()
 
 @lru_cache(maxsize=1)
 def _jieba_unlocked():
-    import logging
-
-    import jieba
+    import jieba  # jieba's dictionary loads on first use, not on import
 
     jieba.setLogLevel(logging.WARNING)
     tok = jieba.Tokenizer()  # our own instance: the pilot names we add never leak into other users of jieba
@@ -69,7 +68,7 @@ def jieba_tokenizer():
 @lru_cache(maxsize=1)
 def jieba_pos_tokenizer():
     """Part-of-speech tagging over the same tokenizer (and so the same added pilot names)."""
-    import jieba.posseg as pseg
+    import jieba.posseg as pseg  # jieba's dictionary loads on first use, not on import
 
     return pseg.POSTokenizer(jieba_tokenizer())
 

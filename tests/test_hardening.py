@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
+from llm_server import INJECTION, KEY, base_url, running_server
 
 from rag.config import ROOT, Config
-from rag.pipeline import PilotQA, QuestionError
+from rag.pipeline import PilotQA
+from rag.query.validate import QuestionError
 from rag.text import norm
-
-from llm_server import INJECTION, KEY, base_url, running_server
 
 FOREST_Q = "房山区2020年的森林覆盖率目标是多少？"
 TRADITIONAL_Q = "房山區2020年的森林覆蓋率目標是多少？"

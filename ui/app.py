@@ -22,7 +22,6 @@ from pathlib import Path
 import gradio as gr
 
 from rag.config import Config
-
 from ui import chat as C
 from ui import render as R
 from ui.evaltab import build_eval_tab, run_choices
@@ -136,7 +135,7 @@ def doc_choices(qa) -> list[str]:
 def _mount_kb(qa, config) -> None:
     """The 知识库 tab from ui/kb.py, when that module is there (the app builds without it)."""
     try:
-        from ui import kb
+        from ui import kb  # an optional dependency: its absence is handled here
     except ImportError as exc:
         if getattr(exc, "name", "") not in ("ui.kb", f"{__package__}.kb"):
             log.warning("知识库 tab not loaded: %s", exc)

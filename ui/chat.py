@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 import gradio as gr
 
+from rag.query.validate import QuestionError, clean_question
 from ui import render as R
 
 log = logging.getLogger("pilotqa.ui")
@@ -92,8 +93,6 @@ def turn_view(conv: dict, turn: int | None) -> tuple[str, Any]:
 
 def friendly(exc: BaseException) -> str:
     """The user's message for an exception: QuestionError text as is, anything else logged + apology."""
-    from rag.pipeline import QuestionError
-
     if isinstance(exc, QuestionError):
         return str(exc)
     log.exception("handler failed: %s", exc)
@@ -114,8 +113,6 @@ def make_ask(qa, config, kind: str):
     llm_ok = bool(config.llm_configured)
 
     def ask(question, conv, pilot, doc, k):
-        from rag.pipeline import QuestionError, clean_question
-
         conv = coerce(conv)
         turn = len(conv["turns"])
         shown = "" if question is None else str(question)

@@ -56,7 +56,7 @@ def _png(path: Path):
     """The chart as an image value (loaded, so no file path has to be served from the repository)."""
     if not path.is_file():
         return None
-    from PIL import Image
+    from PIL import Image  # Pillow loads only to show a report's chart
 
     with Image.open(path) as im:
         return im.copy()
@@ -97,7 +97,7 @@ def build_eval_tab(qa, config: Config, friendly) -> gr.Dropdown:
         if not lock.acquire(blocking=False):
             return "**评测正在进行中，请稍候再查看。**", None, gr.skip()
         try:
-            from rag import evaluation as E
+            from rag import evaluation as E  # an optional dependency: its absence is handled here
 
             name = gold if gold in {n for _, n in gold_sets} else "gold.jsonl"
             items, warnings = E.load_gold(Path(config.root) / "eval" / name)

@@ -27,6 +27,7 @@ from pathlib import Path
 import gradio as gr
 
 from rag.config import Config
+from rag.index import documents as D
 
 log = logging.getLogger("pilotqa.ui.kb")
 
@@ -65,8 +66,6 @@ def authorise(config: Config, token) -> None:
 
 def build_kb_tab(qa, config: Config) -> None:
     """The 知识库 tab, created in the current Blocks context (call it inside `with gr.Tabs():`)."""
-    from rag.index import documents as D
-
     guarded = needs_token(config)
 
     def rows():

@@ -6,21 +6,21 @@ The one rule every answer obeys: a citation's quote is inside its passage (compa
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
-from rag.text import norm, strip_quote
 from rag.answer.types import Citation
+from rag.config import ROOT
+from rag.text import norm, strip_quote
 
 
 @lru_cache(maxsize=16)
 def source_lines(source: str) -> tuple[str, ...] | None:
     """The lines of a corpus file as indexed (None when it cannot be read): an ingested PDF or Word file's
     extracted text, else the file's own lines."""
-    from rag.config import ROOT
-
     try:
-        from rag.index.documents import text_lines
+        from rag.index.documents import text_lines  # an optional dependency: its absence is handled here
 
         lines = text_lines(source)
         if lines is not None:
@@ -71,8 +71,6 @@ def quote_lines(chunk, quote: str) -> tuple[int, int]:
 def original_span(text: str, quote_norm: str) -> str | None:
     """The part of `text`, in its own characters, whose `norm` form is `quote_norm` (None when absent): a
     quote is shown as the document writes it (full-width comma, its spaces), not in matching form."""
-    import unicodedata
-
     flat, owner = [], []
     for i, ch in enumerate(text):
         for c in unicodedata.normalize("NFKC", ch):
@@ -88,7 +86,7 @@ def original_span(text: str, quote_norm: str) -> str | None:
 def _page(source: str, line: int) -> int | None:
     """The PDF page of a line of an ingested document (None for text documents or when unknown)."""
     try:
-        from rag.index.documents import page_of
+        from rag.index.documents import page_of  # an optional dependency: its absence is handled here
     except ImportError:  # ingestion not installed in this build
         return None
     try:

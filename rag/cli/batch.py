@@ -74,7 +74,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def read_batch(src: Path) -> tuple[list[Item], list[tuple[int, str]]]:
     """The usable lines of `src`, and (line number, `path:line: reason`) for each bad line."""
-    from rag.pipeline import QuestionError, clean_question
+    from rag.query.validate import QuestionError, clean_question  # the evaluation loads only for this command
 
     items: list[Item] = []
     problems: list[tuple[int, str]] = []
@@ -199,7 +199,7 @@ def _this_question_only(exc: Exception) -> bool:
     """Whether a failure belongs to one question (skip it) rather than to the run (stop, keep what is done):
     a question the pipeline refuses, an error reply to it, a bug it triggers; not a server gone away or a
     full disk."""
-    from rag.serve.client import ServerError
+    from rag.serve.client import ServerError  # the HTTP client loads only for a command that asks
 
     if isinstance(exc, ServerError):
         return exc.status is not None and 400 <= exc.status < 500 and exc.status != 401

@@ -41,7 +41,7 @@ def check_call(args, config: Config) -> None:
             raise UsageError("请给出问题，或 --batch IN.jsonl --out OUT.jsonl / "
                              "give a question, or --batch IN.jsonl --out OUT.jsonl")
     if cmd in ("ask", "search", "cite") and not getattr(args, "batch", None):
-        from rag.pipeline import clean_question
+        from rag.query.validate import clean_question  # the evaluation loads only for this command
 
         clean_question(args.text if cmd == "cite" else args.question)
     if cmd in ("ask", "chat") and args.answerer == "llm" and not config.server and not config.llm_configured:
@@ -49,7 +49,7 @@ def check_call(args, config: Config) -> None:
                          "--answerer llm needs PILOTQA_LLM_BASE_URL and PILOTQA_LLM_MODEL (or --llm-local)")
     if cmd in ("ask", "search", "cite", "chat"):
         if config.server:
-            from rag.serve.client import check_url
+            from rag.serve.client import check_url  # the HTTP client loads only for a command that asks
 
             check_url(config.server)
         elif getattr(args, "pilot", None):
@@ -78,14 +78,14 @@ def index_names(config: Config) -> tuple[dict, dict | None] | None:
 def check_pilot(name: str, config: Config) -> None:
     """An unknown --pilot fails here, with the closest names (edit distance and pinyin), before the model
     loads; without a readable index the check is left to loading, which reports the index problem."""
-    from rag.pipeline import QuestionError
+    from rag.query.validate import QuestionError  # the evaluation loads only for this command
 
     if name in ("全部", "all"):
         return
     names = index_names(config)
     if names is None:
         return
-    from rag.knowledge.names import resolve_pilot
+    from rag.knowledge.names import resolve_pilot  # the CLI checks a pilot name before anything else loads
 
     try:
         resolve_pilot(name, *names)

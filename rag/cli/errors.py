@@ -9,7 +9,7 @@ EXIT_USER = 2
 # imported are looked at: an exception cannot come from a module that was never loaded, and importing one
 # just to classify an error would slow down every failing call.
 USER_ERRORS = (("rag.index.store", "StoreError"), ("rag.corpus", "CorpusError"),
-               ("rag.index.embeddings", "EmbeddingError"), ("rag.pipeline", "QuestionError"),
+               ("rag.index.embeddings", "EmbeddingError"), ("rag.query.validate", "QuestionError"),
                ("rag.index.documents", "DocumentError"), ("rag.corpus.ingest", "IngestError"),
                ("rag.evaluation", "EvalError"), ("rag.answer", "LLMError"), ("rag.serve.client", "ServerError"),
                ("rag.cli.batch", "BatchError"), ("rag.cli.checks", "UsageError"))

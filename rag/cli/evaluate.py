@@ -15,7 +15,7 @@ PIPELINE_SETTINGS = INDEX_SETTINGS + ("reranker",)
 
 
 def cmd_eval(args, config: Config) -> int:
-    from rag import evaluation as E
+    from rag import evaluation as E  # the evaluation loads only for this command
 
     if args.blind:
         golds = [Path(args.gold)] if args.gold else [config.root / "eval" / "test.jsonl",
@@ -31,8 +31,8 @@ def cmd_eval(args, config: Config) -> int:
 
     def pipeline(settings: dict):
         """One PilotQA per index-level setting (chunk size, model); each such index is built if stale."""
-        from rag.pipeline import PilotQA
-        from rag.index.store import build_index, staleness
+        from rag.index.store import build_index, staleness  # the index loads only for a command that needs it
+        from rag.pipeline import PilotQA  # the pipeline (index, model) loads only for a command that answers
 
         key = tuple((k, settings[k]) for k in PIPELINE_SETTINGS if k in settings)
         if key not in pipelines:
@@ -87,7 +87,7 @@ def cmd_eval(args, config: Config) -> int:
 
 def _judgment_meta() -> str:
     """Which fitted judgment produced a report (its creation time), for the report header."""
-    from rag.knowledge import lexicon
+    from rag.knowledge import lexicon  # read only for a report's header
 
     try:
         data = json.loads((lexicon.DATA / "judgment.json").read_text(encoding="utf-8"))
@@ -97,7 +97,7 @@ def _judgment_meta() -> str:
 
 
 def cmd_fit(args, config: Config) -> int:
-    from rag.evaluation.fitting import fit
+    from rag.evaluation.fitting import fit  # fitting loads only for `pilotqa fit`
 
     gold = args.gold or [str(p) for p in sorted((config.root / "eval").glob("gold*.jsonl"))]
     data = fit(open_pipeline(config), gold, args.out, l2=args.l2,

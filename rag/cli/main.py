@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import asdict
 
 from rag.cli.backend import backend, print_answer, show
 from rag.cli.errors import EXIT_USER, error_message
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
-    from rag.cli.checks import check_call
+    from rag.cli.checks import check_call  # the early checks load only once the arguments parse
 
     config = config_from_args(args)
     check_call(args, config)
@@ -58,7 +59,7 @@ def _dispatch(args) -> int:
 
 
 def cmd_build(args, config: Config) -> int:
-    from rag.index.store import build_index, staleness
+    from rag.index.store import build_index, staleness  # the index loads only for a command that needs it
 
     if args.if_stale:
         why = staleness(config)
@@ -72,7 +73,7 @@ def cmd_build(args, config: Config) -> int:
     s = report.stats
     print(f"已构建索引 {report.path}：{report.chunks} 个片段（新嵌入 {report.embedded}，复用 {report.reused}），"
           f"{report.seconds:.1f} 秒，峰值内存 {report.peak_rss_mb:.0f} MB")
-    from rag.index.store.report import describe_build
+    from rag.index.store.report import describe_build  # the index loads only for a command that needs it
 
     for line in describe_build(report):
         print(line)
@@ -82,7 +83,7 @@ def cmd_build(args, config: Config) -> int:
 
 
 def cmd_search(args, config: Config) -> int:
-    from rag.cli.output import print_search
+    from rag.cli.output import print_search  # the terminal rendering loads only to print
 
     result = backend(config).search(args.question, k=args.k, mode=args.mode, pilot=args.pilot, doc=args.doc)
     return show(result.get("passages") or [] if args.json else result, args.json, print_search)
@@ -99,7 +100,7 @@ def cmd_ask(args, config: Config) -> int:
 
 
 def _ask_batch(args, config: Config) -> int:
-    from rag.cli.batch import BatchError, check_paths, read_batch, run_batch
+    from rag.cli.batch import BatchError, check_paths, read_batch, run_batch  # loaded only for `ask --batch`
 
     src, out = check_paths(args.batch, args.out)
     items, problems = read_batch(src)  # every line checked before the model loads
@@ -111,20 +112,20 @@ def _ask_batch(args, config: Config) -> int:
 
 
 def cmd_chat(args, config: Config) -> int:
-    from rag.cli.chat import run_chat
+    from rag.cli.chat import run_chat  # loaded only for `pilotqa chat`
 
     return run_chat(backend(config), args)
 
 
 def cmd_cite(args, config: Config) -> int:
-    from rag.cli.output import print_cite
+    from rag.cli.output import print_cite  # the terminal rendering loads only to print
 
     return show(backend(config).cite(args.text, k=args.k), args.json, print_cite)
 
 
 def cmd_pilots(args, config: Config) -> int:
     """The pilots by province, from the index's name lists (no model, no index load)."""
-    from rag.cli.checks import UsageError, index_names
+    from rag.cli.checks import UsageError, index_names  # the early checks load only once the arguments parse
 
     names = index_names(config)
     if names is None:
@@ -148,13 +149,11 @@ def cmd_pilots(args, config: Config) -> int:
 
 def cmd_docs(args, config: Config) -> int:
     """`pilotqa docs list|add|remove|reindex`: the same operations and messages as the 知识库 tab."""
-    from rag.index import documents as D
+    from rag.index import documents as D  # the index loads only for a command that needs it
 
     if args.docs_cmd == "list":
         docs = D.list_documents(config)
         if args.json:
-            from dataclasses import asdict
-
             print(json.dumps([asdict(d) for d in docs], ensure_ascii=False, indent=1))
             return 0
         if not docs:

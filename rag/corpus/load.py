@@ -39,11 +39,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from rag.corpus.ingest import TYPES
+from rag.corpus.ingest.cache import ExtractCache
 from rag.corpus.model import Corpus, CorpusError, Paragraph, SourceFile, read_document
 from rag.corpus.pilots import PROVINCE, parse_pilots_file
 from rag.corpus.plain import parse_plain_file
 from rag.corpus.structure import PILOT_HEADING
 from rag.files import sha256_file
+
 
 def expand_paths(paths: Sequence[str | Path] | str | Path) -> list[Path]:
     """Files as given, directories expanded to the documents inside (sorted). Missing → CorpusError.
@@ -51,8 +54,6 @@ def expand_paths(paths: Sequence[str | Path] | str | Path) -> list[Path]:
     A directory's documents are its .pdf, .docx, .txt and .md files, except hidden files and `README*`
     (a documents folder's own notes, like data/README.md).
     """
-    from rag.corpus.ingest import TYPES
-
     if isinstance(paths, (str, Path)):
         paths = [paths]
     if not paths:
@@ -81,8 +82,6 @@ def expand_paths(paths: Sequence[str | Path] | str | Path) -> list[Path]:
 
 def is_document_name(name: str, types=None) -> bool:
     """Whether a file in a documents folder is a document (not hidden, not README*, a known extension)."""
-    from rag.corpus.ingest import TYPES
-
     return (not name.startswith(".") and not name.lower().startswith("readme")
             and Path(name).suffix.lower() in (types or TYPES))
 
@@ -104,8 +103,6 @@ def load_indexed(records: Sequence[dict]) -> Corpus:
     """The corpus an index was built from (its manifest's `{path, sha256}` records), each document read by
     its recorded hash from the extraction cache: exactly the indexed text, even after the file changed or
     was removed (while a rebuild runs, the previous index keeps being served with its own text)."""
-    from rag.corpus.ingest.cache import ExtractCache
-
     corpus = Corpus(pilots=[], sources=[], warnings=[], toc=[])
     for rec in records:
         p, sha = Path(rec["path"]), rec.get("sha256") or ""

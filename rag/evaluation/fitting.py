@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.retrieval import cross
 from rag.answer import judgment as J
-from rag.query.info import normalize
+from rag.evaluation import EvalError, load_gold
 from rag.files import atomic_write
+from rag.query.info import normalize
+from rag.retrieval import cross
 from rag.text import norm
 
 SINGLE = ("number", "fact", "list")
@@ -140,8 +141,6 @@ def choose_threshold(rows: Rows, params: J.Params) -> tuple[float, dict]:
 
 def fit(qa, gold_paths, out: str | Path | None = None, *, l2: float = 1.0, command: str = "") -> dict:
     """Fit on dev gold file(s) and write the parameters (default `rag/data/judgment.json`)."""
-    from rag.evaluation import EvalError, load_gold
-
     paths = [Path(p) for p in ([gold_paths] if isinstance(gold_paths, (str, Path)) else gold_paths)]
     items = []
     for gold_path in paths:

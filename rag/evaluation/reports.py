@@ -5,6 +5,7 @@ printed or stored, so nobody tuning the code reads the test questions through it
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -12,10 +13,10 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from rag.files import atomic_write
 from rag.evaluation.gold import EvalError
 from rag.evaluation.running import EvalResult
 from rag.evaluation.scoring import QuestionOutcome
+from rag.files import atomic_write
 
 # (metric key, label, kind) — kind "rate" (0..1), "ms", or "num"
 HEADLINE = [
@@ -197,7 +198,7 @@ def _report_md(results: Sequence[EvalResult], name: str, blind: bool, meta: Mapp
 
 def _cjk_font():
     """A CJK font matplotlib can use (fonts-noto-cjk on Debian), or None."""
-    from matplotlib import font_manager
+    from matplotlib import font_manager  # matplotlib loads only to draw a report
 
     for f in font_manager.fontManager.ttflist:
         if any(k in f.name for k in ("Noto Sans CJK", "Noto Serif CJK", "WenQuanYi", "Source Han", "Droid Sans Fallback")):
@@ -206,10 +207,8 @@ def _cjk_font():
 
 
 def _report_png(results: Sequence[EvalResult]) -> bytes:
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # matplotlib loads only to draw a report
+    from matplotlib.figure import Figure  # matplotlib loads only to draw a report
 
     font = _cjk_font()
     rates = [(k, lab) for k, lab, kind in HEADLINE if kind == "rate"

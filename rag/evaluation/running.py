@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from itertools import product
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -51,7 +52,7 @@ def evaluate(gold_items: Sequence[GoldItem], run: RunFn, settings: Mapping[str, 
     An exception from `run` (or a malformed record) is recorded on that question (a failure counted
     against every applicable metric) and the evaluation goes on; KeyboardInterrupt is not caught.
     """
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # tqdm loads only to show progress
 
     settings = dict(settings or {})
     label = label or settings_label(settings)
@@ -75,8 +76,6 @@ def evaluate(gold_items: Sequence[GoldItem], run: RunFn, settings: Mapping[str, 
 def _where(exc: BaseException) -> str:
     """Where in our code an exception was raised (type, file:line, function): enough to find a bug without
     showing the question (blind runs print this, never the message)."""
-    import traceback
-
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/rag/" in f.filename or "/ui/" in f.filename]
     f = (frames or traceback.extract_tb(exc.__traceback__) or [None])[-1]
     if f is None:

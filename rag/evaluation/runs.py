@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from rag import evaluation as E
 from rag.config import Config
 
 REPORT_NAME = "report"  # the name the 评测 tab (ui/evaltab.py) looks for in a run folder
@@ -46,8 +47,6 @@ def run_evaluation(qa, config: Config, *, k: int | None = None, limit: int | Non
 
     Returns {"run", "dir", "questions", "duration_s", "metrics", "files"}; raises EvalBusy when a run is going.
     """
-    from rag import evaluation as E
-
     if not _LOCK.acquire(blocking=False):
         raise EvalBusy("评测正在进行中，请稍候再试。 / An evaluation is already running; try again later.")
     try:

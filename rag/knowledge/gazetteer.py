@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from rag.knowledge import lexicon
+from rag.text import jieba_pos_tokenizer
 
 # Longest first so `高新区` wins over `区`.
 LEVEL_SUFFIXES = ("高新区", "新区", "自治县", "自治州", "市", "县", "区", "镇", "旗", "州", "乡")
@@ -95,8 +96,6 @@ def _is_generic(word: str) -> bool:
 def places_in(text: str, limit: int = 0) -> list[tuple[str, int]]:
     """County-or-larger place names jieba recognises in `text`, with their offsets: `保定市`, `临沂市`,
     `兰山区`, `红河哈尼族彝族自治州`; a stem tagged as a place joins a following suffix token (`百色` + `市`)."""
-    from rag.text import jieba_pos_tokenizer
-
     s = re.sub(r"\s+", "", text or "")
     if limit:
         s = s[:limit]
@@ -163,7 +162,7 @@ def pinyin_readings(word: str, limit: int = 4) -> list[str]:
     if not _HAN.match(word or ""):
         return []
     try:
-        from pypinyin import Style, lazy_pinyin, pinyin
+        from pypinyin import Style, lazy_pinyin, pinyin  # pypinyin loads only for English names and suggestions
     except ImportError:  # pragma: no cover - a declared dependency; degrade to no pinyin
         return []
     first = "".join(lazy_pinyin(word)).lower()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 
+from rag.knowledge.gazetteer import pinyin_of
 from rag.text import norm, to_simplified
 
 
@@ -30,8 +31,6 @@ def resolve_pilot(name: str, aliases: dict[str, list[str]], gazetteer: dict | No
 
 def suggest_pilots(name: str, aliases: dict[str, list[str]], gazetteer: dict | None = None, n: int = 5) -> list[str]:
     """The pilots whose names (or their pinyin) are closest to `name`, best first."""
-    from rag.knowledge.gazetteer import pinyin_of
-
     key = norm(to_simplified(name or "")).lower()
     scored: dict[str, float] = {}
     for pilot, names in aliases.items():

@@ -28,13 +28,13 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
-from rag.retrieval import cross
+from rag.index.chunk_stats import bigram_idf, lead_years
 from rag.index.chunking import Chunk
 from rag.query.analysis import QuestionAnalyzer
 from rag.query.info import QuestionInfo, normalize
-from rag.index.chunk_stats import bigram_idf, lead_years
+from rag.retrieval import cross
 from rag.retrieval.fusion import FUSERS, FUSIONS, Fusion
-from rag.text import norm, to_simplified
+from rag.text import bigrams, candidate_sentences, norm, to_simplified
 
 MODES = ("dense", "bm25", "hybrid")
 
@@ -78,6 +78,7 @@ class Retrieval:
 
 # resolve_pilot / suggest_pilots live in rag.pilot_names (light imports: the CLI checks --pilot before loading)
 from rag.knowledge.names import resolve_pilot, suggest_pilots  # noqa: E402,F401 - re-exported
+from rag.retrieval.rerank import load_reranker
 
 
 def detect_pilots(question: str, aliases: dict[str, list[str]]) -> list[str]:
@@ -165,8 +166,6 @@ class HybridRetriever(BaseRetriever):
     @classmethod
     def from_config(cls, index, embedder, config) -> "HybridRetriever":
         """The retriever a `Config` describes: k, mode and the optional CrossEncoder (`config.reranker`)."""
-        from rag.retrieval.rerank import load_reranker
-
         return cls(index=index, embedder=embedder, k=config.k, mode=config.mode,
                    reranker=load_reranker(getattr(config, "reranker", "")))
 
@@ -242,7 +241,6 @@ class HybridRetriever(BaseRetriever):
         built before sentence vectors existed gets them embedded here once per chunk."""
         if hasattr(self.index, "sentence_vectors"):
             return self.index.sentence_vectors(chunk_ids)
-        from rag.text import candidate_sentences
 
         cache = self._st.svcache
         missing = [cid for cid in dict.fromkeys(chunk_ids) if cid not in cache and cid in self.index.by_id]
@@ -397,8 +395,6 @@ class HybridRetriever(BaseRetriever):
     def _count(self, info: QuestionInfo) -> list[Passage]:
         """Each pilot in scope (all when none) by its opening chunk, which starts with its heading line; for
         one named pilot, the items of its section the question names (主要任务 → its （一）（二）…)."""
-        from rag.text import bigrams
-
         out = []
         if len(info.pilots) == 1:
             idx = self._st.pilot_idx.get(info.pilots[0], np.zeros(0, int))

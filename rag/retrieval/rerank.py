@@ -39,7 +39,7 @@ def load_reranker(name: str | Path | None) -> Reranker | None:
     """None/"" → no reranking; a directory or a locally cached HF id → a `Reranker`."""
     if not name:
         return None
-    from sentence_transformers import CrossEncoder
+    from sentence_transformers import CrossEncoder  # sentence-transformers (torch) loads only when a model is loaded
 
     name = str(name)
     path = Path(name).expanduser()

@@ -81,7 +81,7 @@ def question_error(exc: Exception, qa=None, pilot: str | None = None) -> ApiErro
         sugg = getattr(exc, "suggestions", None)
         if sugg is None and qa is not None:
             try:
-                from rag.retrieval.hybrid import suggest_pilots
+                from rag.retrieval.hybrid import suggest_pilots  # the retriever loads only with the pipeline
 
                 sugg = suggest_pilots(pilot, qa.index.aliases, getattr(qa.index, "gazetteer", None))
             except Exception:  # noqa: BLE001 - suggestions are a courtesy; the message already names them
@@ -93,7 +93,6 @@ def question_error(exc: Exception, qa=None, pilot: str | None = None) -> ApiErro
 
 def install_error_handlers(app: FastAPI) -> None:
     """Every failure of a route becomes the JSON error shape; unexpected ones are logged, not shown."""
-
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
         return error_response(exc.status, exc.zh, exc.en, exc.code, exc.type, **exc.extra)
@@ -136,7 +135,7 @@ class Service:
 
     async def run(self, fn: Callable, *args, **kwargs):
         """`fn(*args, **kwargs)` in a worker thread (at most `workers` at once); facade errors become 400s."""
-        from rag.pipeline import QuestionError
+        from rag.query.validate import QuestionError  # the evaluation loads only for this command
 
         if self._limiter is None:  # created inside the event loop that uses it
             self._limiter = anyio.CapacityLimiter(self.workers)
@@ -243,7 +242,7 @@ async def readyz(request: Request):
     if qa is None or getattr(qa, "embedder", None) is None or chunks == 0:
         return error_response(503, "索引或模型尚未加载。", "The index or the model is not loaded yet.", "not_ready",
                               "server_error")
-    from rag.index.batching import QueryBatcher
+    from rag.index.batching import QueryBatcher  # the query batcher loads only to serve
 
     emb = qa.embedder
     batched = isinstance(emb, QueryBatcher)
@@ -287,7 +286,7 @@ async def api_pilots(request: Request) -> dict:
 
 @router.post("/api/eval", tags=["api"], summary="Evaluate on the gold set into eval/runs/<time>/")
 async def api_eval(request: Request, body: EvalRequest | None = None) -> dict:
-    from rag.evaluation.runs import EvalBusy, run_evaluation
+    from rag.evaluation.runs import EvalBusy, run_evaluation  # an evaluation run loads only when one is asked for
 
     svc = service(request)
     body = body or EvalRequest()

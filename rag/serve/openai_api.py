@@ -153,7 +153,7 @@ async def chat_completions(body: ChatRequest, request: Request):
 
 
 def _check(svc: Service, question: str, *, pilot: str | None, answerer: str) -> None:
-    from rag.pipeline import clean_question
+    from rag.query.validate import clean_question  # the evaluation loads only for this command
 
     qa = svc.fresh()
     clean_question(question)

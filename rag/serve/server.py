@@ -65,8 +65,6 @@ def check_binding(config: Config) -> None:
 
 def check_port(config: Config) -> None:
     """A port already in use is said before the index and the model are loaded, not after."""
-    import socket
-
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
@@ -144,7 +142,7 @@ class Guard:
 
 async def _reply(send, status: int, zh: str, en: str, code: str, type_: str = "invalid_request_error",
                  extra_headers: list | None = None) -> None:
-    from rag.serve.api import error_body
+    from rag.serve.api import error_body  # the API loads only to serve
 
     raw = json.dumps(error_body(zh, en, code, type_), ensure_ascii=False).encode("utf-8")
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
@@ -164,9 +162,9 @@ async def _too_big(send, limit: int) -> None:
 
 def create_app(qa, config: Config, *, default_answerer: str | None = None, ui: bool = True):
     """The FastAPI app: API routes first, then the Gradio app mounted at `/` (it gets every other path)."""
-    from fastapi import FastAPI
+    from fastapi import FastAPI  # fastapi loads only to serve
 
-    from rag.serve import api, openai_api
+    from rag.serve import api, openai_api  # the API loads only to serve
 
     app = FastAPI(title="PilotQA API", version="1", docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
                   description="试点问答 PilotQA：带可核实引用的问答接口 / question answering with verified citations. "
@@ -184,9 +182,9 @@ def create_app(qa, config: Config, *, default_answerer: str | None = None, ui: b
 
 
 def _mount_ui(app, qa, config: Config, default_answerer: str | None) -> None:
-    import gradio as gr
+    import gradio as gr  # gradio loads only to serve the web app
 
-    from ui import app as ui_app
+    from ui import app as ui_app  # the web app loads only to serve
 
     demo = ui_app.build_app(qa, config, default_answerer=default_answerer)  # queued by build_app
     upload = getattr(config, "max_upload_mb", None)
@@ -196,9 +194,9 @@ def _mount_ui(app, qa, config: Config, default_answerer: str | None) -> None:
 
 def load(config: Config):
     """Build a missing or stale index, load it and the model, batch query embeddings, warm the query path."""
-    from rag.index.batching import QueryBatcher, worth_batching
-    from rag.pipeline import PilotQA
-    from rag.index.store import build_index, staleness
+    from rag.index.batching import QueryBatcher, worth_batching  # the query batcher loads only to serve
+    from rag.index.store import build_index, staleness  # the index loads only for a command that needs it
+    from rag.pipeline import PilotQA  # the pipeline (index, model) loads only for a command that answers
 
     why = staleness(config)
     if why:
@@ -230,7 +228,7 @@ def free_port() -> int:
 @contextmanager
 def running(app, host: str = "127.0.0.1", port: int | None = None, timeout: float = 30.0):
     """Serve `app` with uvicorn in a background thread of this process (tests, notebooks); yields its URL."""
-    import uvicorn
+    import uvicorn  # uvicorn loads only to serve
 
     port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
@@ -251,7 +249,7 @@ def running(app, host: str = "127.0.0.1", port: int | None = None, timeout: floa
 
 def serve(config: Config, answerer: str | None = None) -> int:
     """Serve until Ctrl-C; an unsafe or impossible setting is one clear line and exit status 2."""
-    import uvicorn
+    import uvicorn  # uvicorn loads only to serve
 
     try:
         check_binding(config)

@@ -14,9 +14,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from rag.files import sha256_file
 from rag.corpus.ingest.extract import extract
+from rag.corpus.ingest.text import split_lines
 from rag.corpus.ingest.types import EXTRACTOR_VERSION, Extracted
+from rag.files import sha256_file
 
 DIRNAME = ".extracted"
 
@@ -39,7 +40,6 @@ class ExtractCache:
             text = (d / "text.txt").read_text(encoding="utf-8")
         except (OSError, ValueError):
             return None
-        from rag.corpus.ingest.text import split_lines
 
         lines = split_lines(text)
         pages = meta.pop("pages", None) or [None] * len(lines)

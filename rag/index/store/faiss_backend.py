@@ -62,7 +62,7 @@ def flat_probe_ms(vectors: np.ndarray, queries: int = 5) -> float:
 
 def _storage_view(dense) -> np.ndarray:
     """The float32 rows a flat or HNSW-flat index stores, as a numpy view (no copy)."""
-    import faiss
+    import faiss  # faiss loads only with an index
 
     flat = faiss.downcast_index(dense.storage) if hasattr(dense, "hnsw") else dense
     return faiss.rev_swig_ptr(flat.get_xb(), dense.ntotal * dense.d).reshape(dense.ntotal, dense.d)
@@ -75,7 +75,7 @@ class FaissIndex(Index):
 
     def __init__(self, path: Path, manifest: Manifest, chunks, tokens, gazetteer, dense, sentences: np.ndarray,
                  offsets: np.ndarray, build_id: str = ""):
-        import bm25s
+        import bm25s  # bm25s loads only with an index
 
         super().__init__(path, manifest, chunks, tokens, gazetteer, build_id)
         self.dense = dense  # kept public: older callers reconstruct the matrix from it
@@ -91,7 +91,7 @@ class FaissIndex(Index):
 
     @classmethod
     def write(cls, data: BuildData, out: Path, config: Config) -> dict:
-        import faiss
+        import faiss  # faiss loads only with an index
 
         n, d = data.vectors.shape
         vectors = np.ascontiguousarray(data.vectors, dtype=np.float32)
@@ -118,7 +118,7 @@ class FaissIndex(Index):
 
     @classmethod
     def _open(cls, link, real, manifest, chunks, tokens, gazetteer, build_id):
-        import faiss
+        import faiss  # faiss loads only with an index
 
         missing = [f for f in FILES if f not in manifest.files]
         if missing:

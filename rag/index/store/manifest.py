@@ -11,10 +11,12 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from rag.index.chunking import ChunkSettings
 from rag.config import Config
+from rag.corpus import expand_paths
 from rag.files import sha256_file
+from rag.index.chunking import ChunkSettings
 from rag.index.store.errors import StoreError
+from rag.index.store.registry import backend_for
 
 # 2: gazetteer.json replaces aliases.json, sentence vectors, the `store` section, verified embedding cache
 FORMAT_VERSION = 2
@@ -67,8 +69,6 @@ def settings_of(config: Config) -> ChunkSettings:
 
 def corpus_fingerprint(config: Config) -> list[dict]:
     """sha256 of each corpus file as configured, without parsing it (cheap staleness check)."""
-    from rag.corpus import expand_paths
-
     return [{"path": str(p), "sha256": sha256_file(p)} for p in expand_paths(config.corpus)]
 
 
@@ -78,8 +78,6 @@ def store_of(config: Config) -> str:
 
 def staleness(config: Config) -> str | None:
     """Why the configured index must be (re)built, or None when it is current."""
-    from rag.index.store.registry import backend_for
-
     path = config.index_path
     mf = path / "manifest.json"
     if not mf.exists():

@@ -19,6 +19,7 @@ some of its ids missing (they score as not returned) until it reloads.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -71,7 +72,7 @@ def connect(uri: str):
         if uri in _CLIENTS:
             return _CLIENTS[uri]
         try:
-            from pymilvus import MilvusClient
+            from pymilvus import MilvusClient  # pymilvus loads only for the Milvus store
         except ImportError:
             raise StoreError(_INSTALL) from None
         # pymilvus configures its loggers on import and logs every failed call with a traceback; every
@@ -94,8 +95,6 @@ def connect(uri: str):
 
 def _check_not_locked(uri: str) -> None:
     """Milvus Lite holds a lock on its folder; say so plainly instead of pymilvus's traceback."""
-    import fcntl
-
     Path(uri).parent.mkdir(parents=True, exist_ok=True)
     lock = Path(uri) / "LOCK"
     if not lock.exists():
@@ -132,7 +131,7 @@ def _in(field: str, values: Sequence[str]) -> str:
 
 
 def _chunk_schema(client, dim: int):
-    from pymilvus import DataType
+    from pymilvus import DataType  # pymilvus loads only for the Milvus store
 
     s = client.create_schema(auto_id=False, enable_dynamic_field=False)
     s.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
@@ -148,7 +147,7 @@ def _chunk_schema(client, dim: int):
 
 
 def _sentence_schema(client, dim: int):
-    from pymilvus import DataType
+    from pymilvus import DataType  # pymilvus loads only for the Milvus store
 
     s = client.create_schema(auto_id=False, enable_dynamic_field=False)
     s.add_field("id", DataType.VARCHAR, is_primary=True, max_length=96)
