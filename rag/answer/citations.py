@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rag.answer.types import Citation
 from rag.config import ROOT
-from rag.text import norm, strip_quote
+from rag.text import YEAR, norm, strip_quote
 
 
 @lru_cache(maxsize=16)
@@ -128,7 +128,7 @@ def split_clauses(text: str) -> list[str]:
     return parts
 
 
-_LEAD_YEAR = re.compile(r"(?:到|至|在)?\s*(?:19|20)\d{2}\s*年(?:底|前|末)?[，,]\s*$")
+_LEAD_YEAR = re.compile(rf"(?:到|至|在)?\s*{YEAR}\s*年(?:底|前|末)?[，,]\s*$")
 
 
 def clause_window(text: str, score, max_len: int = 80) -> str:
@@ -150,6 +150,6 @@ def clause_window(text: str, score, max_len: int = 80) -> str:
                 best, best_s = cand, s
     k = text.find(best)
     m = _LEAD_YEAR.search(text[:k])
-    if m and not re.search(r"(?:19|20)\d{2}", best):
+    if m and not re.search(YEAR, best):
         best = text[:k][m.start():] + best
     return strip_quote(best) or text

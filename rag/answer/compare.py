@@ -9,7 +9,7 @@ from rag.answer.types import Row
 from rag.knowledge.domain import is_target_year
 from rag.knowledge.measures import measure_head, read_figure, units_of
 from rag.query.info import QuestionInfo
-from rag.text import norm
+from rag.text import YEAR, norm
 
 _NUM_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(%|％|万人|万|亿元|亿|平方公里|公里|个|家|人|元|吨|亩)?")
 
@@ -69,7 +69,7 @@ def _value(quote: str, info: QuestionInfo) -> tuple[float, str] | None:
     pct = info.answer_type == "percent"
     fallback = None
     for m in _NUM_UNIT.finditer(n, start):
-        if re.fullmatch(r"(19|20)\d{2}", m.group(1)) and not m.group(2):
+        if re.fullmatch(YEAR, m.group(1)) and not m.group(2):
             continue
         after = n[m.end(1):m.end(1) + 6]
         if (pct and after.lstrip().startswith(("%", "％"))) or (units and any(after.lstrip().lstrip("万亿千百").startswith(u)

@@ -99,10 +99,6 @@ class ExtractiveAnswerer:
         yield ans.text
         yield ans
 
-    def judge(self, info: QuestionInfo, retrieval) -> list[J.Candidate]:
-        """The judged candidates (for the LLM answerers' claim checks and for `cite`)."""
-        return J.candidates(info, retrieval, params=self.params)
-
     # ------------------------------------------------------------------ single
 
     def _pick(self, cands: list[J.Candidate], pilot: str | None = None, retrieval=None) -> list[J.Candidate]:

@@ -4,12 +4,14 @@ Every sentence of the retrieved passages (`rag.text.candidate_sentences`, the sa
 embedded at build time) is a candidate. It is described by general signals — semantic similarity of question
 and sentence (sentence vectors from the index), IDF-weighted lexical coverage (with the documents' words for
 the user's words, `data/paraphrases.tsv`), the measure, year, qualifier and answer type the question asks for,
-and the passage's retrieval score — and a logistic model turns them into a probability. The weights and the
-refusal threshold are fitted on the dev split by `pilotqa fit` (`rag.fitting`) and stored in
-`rag/data/judgment.json` with the command that produced them; nothing here is a hand-set weight.
+and the passage's retrieval score — and a logistic model turns them into a probability. The model's weights and
+the refusal threshold are fitted on the dev splits by `pilotqa fit` (`rag.evaluation.fitting`) and stored in
+`knowledge/data/judgment.json` with the command that produced them.
 
-Gates are logical contradictions, not weights: a sentence of another pilot, of another year, with another
-qualifier (常住 asked, 户籍 stated), or without any figure when a figure is asked, cannot answer.
+What is written by hand: each feature's definition (including the partial credit some give: 0.5 when only the
+measure's head or a year in the passage matches), and the gates. Gates are logical contradictions, not weights:
+a sentence of another pilot, of another year, with another qualifier (常住 asked, 户籍 stated), or without any
+figure when a figure is asked, cannot answer.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.knowledge import lexicon
+from rag.knowledge.domain import PLAN_YEAR, is_target_year
 from rag.knowledge.measures import RATE_TAIL, RATES, measure_head, measure_modifier, unit_figure
 from rag.query.info import QuestionInfo
 from rag.query.terms import qualifiers_in
@@ -196,7 +199,7 @@ def candidates(info: QuestionInfo, retrieval, *, idf: dict[str, float] | None = 
             x[14] = math.log1p(len(c.n)) / 5.0
             # a target (a year still to come) offered to a question that asks for no year and no target
             x[15] = 1.0 if (not info.years and not asks_target(info)
-                            and any(int(y) >= 2016 for y in c.years)) else 0.0
+                            and any(is_target_year(y) for y in c.years)) else 0.0
             # a figure asked: the measure is followed by a figure in the same clause ("总人口达到 20 万人"), not
             # only named in passing
             x[16] = 1.0 if (info.asks_figure and units.measure_head and _attributed(c.n, units.measure_head)) else 0.0
@@ -267,12 +270,12 @@ def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
     if info.years and not c.years and chunk.top_section == "引言":
         # an intro without a year describes the plan's present (the latest year it states): not a later year
         stated = [int(y) for y in years_in(c.chunk_n)]
-        if all(int(y) > max(stated, default=2015) for y in info.years):
+        if all(int(y) > max(stated, default=PLAN_YEAR) for y in info.years):
             return "year"
-    if not info.years and asks_target(info) and c.years and all(int(y) <= 2015 for y in c.years) \
+    if not info.years and asks_target(info) and c.years and not any(is_target_year(y) for y in c.years) \
             and info.asks_figure:
         return "year"  # a target asked, a figure of the plan's base year stated
-    if info.period == "base" and c.years and all(int(y) > 2015 for y in c.years) and info.asks_figure:
+    if info.period == "base" and c.years and all(is_target_year(y) for y in c.years) and info.asks_figure:
         return "year"  # the base year asked (基期, 现在…), a target stated
     if info.require and norm(info.require) not in c.n:
         return "place"

@@ -48,10 +48,6 @@ class Verified:
         """Every shown claim is supported (unsupported ones are not shown) and something cited is shown."""
         return bool(self.citations)
 
-    @property
-    def supported_claims(self) -> int:
-        return len(self.citations)
-
 
 def is_refusal_text(text: str) -> bool:
     """Does the writer say the documents do not contain the answer? (judged on its first sentence)"""

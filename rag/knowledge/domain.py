@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import re
 
+from rag.text import YEAR  # noqa: F401 - the year pattern, with the years it is about
+
 # The year the plans were written: later years are targets, earlier ones (and itself) the plans' present.
 PLAN_YEAR = 2015
 # The years the plans set their targets for, and the usual base year of their figures.
 TARGET_YEARS = (2017, 2020)
 BASE_YEAR = 2014
 
-# A year as the plans and questions write it (1900–2099).
-YEAR = r"(?:19|20)\d{2}"
 
 
 def is_target_year(year: str | int) -> bool:

@@ -17,15 +17,12 @@ from __future__ import annotations
 import re
 
 from rag.knowledge import lexicon
+from rag.knowledge.domain import PLACE_ENDINGS, STEM_SUFFIXES
 from rag.text import jieba_pos_tokenizer
 
-# Longest first so `高新区` wins over `区`.
-LEVEL_SUFFIXES = ("高新区", "新区", "自治县", "自治州", "市", "县", "区", "镇", "旗", "州", "乡")
 _PROVINCE_SUFFIX = re.compile(r"(维吾尔自治区|壮族自治区|回族自治区|特别行政区|自治区|省|市)$")
 _PAREN = re.compile(r"[（(]([^）)]*)[）)]")
 _HAN = re.compile(r"^[\u4e00-\u9fff]+$")
-# A place ending: what follows a stem in a county-or-larger place name.
-_PLACE_END = ("自治县", "自治州", "地区", "市", "县", "区", "州", "盟", "旗")
 # Intro phrases that name a pilot's parent place right after them (位于X市, 隶属于X市) or right before (X市所辖).
 _PARENT_BEFORE = re.compile(r"(?:位于|隶属于?|属于|地处|距离?|是)$")
 _PARENT_AFTER = re.compile(r"^(?:所?辖|管辖|东部|西部|南部|北部|中部|东南|西南|东北|西北|城市|东大门|中心城市|市辖|辖县)")
@@ -42,7 +39,7 @@ def provinces() -> tuple[str, ...]:
 
 def stem(place: str) -> str:
     """`房山区` → `房山`, `南昌高新区` → `南昌`; a two-character name keeps its suffix (`威县`)."""
-    for suf in ("地区", *LEVEL_SUFFIXES):
+    for suf in STEM_SUFFIXES:
         if place.endswith(suf) and len(place) - len(suf) >= 2:
             return place[: -len(suf)]
     return place
@@ -108,9 +105,9 @@ def places_in(text: str, limit: int = 0) -> list[tuple[str, int]]:
         if not _HAN.match(w):
             continue
         nxt = toks[i + 1][0] if i + 1 < len(toks) else ""
-        if f.startswith("ns") and nxt in _PLACE_END and not w.endswith(_PLACE_END):
+        if f.startswith("ns") and nxt in PLACE_ENDINGS and not w.endswith(PLACE_ENDINGS):
             cand = w + nxt
-        elif f.startswith("n") and w.endswith(_PLACE_END) and len(w) >= 3:
+        elif f.startswith("n") and w.endswith(PLACE_ENDINGS) and len(w) >= 3:
             cand = w  # jieba tags some city names plain `n` (保定市)
         elif w.endswith(("自治县", "自治州")) and len(w) >= 5:
             cand = w

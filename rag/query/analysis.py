@@ -204,7 +204,7 @@ class QuestionAnalyzer(PlaceResolver):
 
     def _content(self, qi: QuestionDraft) -> None:
         q = qi.content or qi.unplaced
-        work = re.sub(r"((?:19|20)\d{2})年?", "|", q)
+        work = re.sub(rf"({YEAR})年?", "|", q)
         if qi.shape == "compare":  # "哪个镇人口多": the comparison's which, not a place asked
             work = re.sub(r"(?:哪个|哪一个|哪座)(?:镇|县|市|区|旗|地方|城市|试点)", "|", work)
         work = re.sub(r"(多少|几)[个家位项条批所座倍万亿人户亩吨次张元]?", "|", work)

@@ -1,8 +1,9 @@
 """Follow-up questions: an elliptical question resolved against the earlier turns of a conversation.
 
 `resolve(question, history, analyzer)` → `Resolution`: the standalone question (shown to the user as
-"理解为：…"; the original is never silently replaced) and whether anything was carried over. Offline and
-rule-free of any particular question: it works on the `rag.question` analysis of each turn —
+"理解为：…"; the original is never silently replaced) and whether anything was carried over. Offline, and
+written as rules over the `rag.query` analysis of each turn (no rule names a particular question; the cue words
+are patterns here and word lists in `knowledge/data/`):
 
 - the pilot scope, the measure, the year and the qualifier carry over from the latest earlier turn that
   had them (earlier turns are resolved first, so a turn can refer back past the last one);
@@ -12,7 +13,7 @@ rule-free of any particular question: it works on the `rag.question` analysis of
 - "和<试点>比呢？" turns the previous ask into a comparison;
 - a question that names its own pilot and has its own ask starts a new topic.
 
-With an LLM configured, `rag.pilotqa` asks it for the standalone question first (the LangChain
+With an LLM configured, `rag.pipeline.PilotQA` asks it for the standalone question first (the LangChain
 condense-question pattern, `prompts/condense.txt`) and falls back to this resolver.
 """
 from __future__ import annotations

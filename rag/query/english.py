@@ -5,6 +5,7 @@ import re
 
 from rag.knowledge import lexicon
 from rag.knowledge.gazetteer import stem
+from rag.text import YEAR
 
 
 def from_english(text: str, pinyin: dict[str, str], place_pinyin: dict[str, str], pilot_info: dict[str, dict]) -> str:
@@ -37,6 +38,6 @@ def from_english(text: str, pinyin: dict[str, str], place_pinyin: dict[str, str]
             claim(m.start(), m.end(), gloss[phrase][0])
     for m in re.finditer(r"\d+(?:\.\d+)?%?", s):
         num = m.group()
-        claim(m.start(), m.end(), num + "年" if re.fullmatch(r"(19|20)\d{2}", num) else num)
+        claim(m.start(), m.end(), num + "年" if re.fullmatch(YEAR, num) else num)
     return "".join(zh for _, zh in sorted(out)) or text
 

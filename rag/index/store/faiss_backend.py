@@ -164,7 +164,3 @@ class FaissIndex(Index):
     def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
         return self._sentence_slices(self._sentences, self._offsets, chunk_ids)
 
-    def dense_search(self, query_vec: np.ndarray, k: int) -> list[tuple[int, float]]:
-        k = min(k, self.dense.ntotal)
-        scores, ids = self.dense.search(self._query(query_vec).reshape(1, -1), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
