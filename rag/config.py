@@ -13,8 +13,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _default_cache() -> Path:
+    return cache_home() / "models"
+
+
+def cache_home() -> Path:
+    """Where PilotQA keeps what it can always make again (the exported model, extracted text of read-only files)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pilotqa" / "models"
+    return Path(base) / "pilotqa"
+
+
+def _default_docs() -> Path:
+    """The user's documents folder, outside the repository (seeded with the bundled corpus on first use)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "pilotqa" / "docs"
 
 
 @dataclass(frozen=True)
@@ -23,8 +34,10 @@ class Config:
     # What `build` indexes: every document in `docs_dir` unless given (flag --corpus / PILOTQA_CORPUS).
     # Left empty it is filled with (docs_dir,) when the Config is made, so it always names real paths.
     corpus: tuple[str, ...] = ()
-    # The documents folder (`pilotqa docs`, the 知识库 tab): the source of truth for the knowledge base.
-    docs_dir: Path = ROOT / "data"
+    # The documents folder (`pilotqa docs`, the 知识库 tab): the source of truth for the knowledge base. It lives
+    # outside the repository and starts as a copy of the bundled corpus (`bundled_dir`, read-only to the app).
+    docs_dir: Path = field(default_factory=_default_docs)
+    bundled_dir: Path = ROOT / "data"
     max_upload_mb: float = 50.0      # the largest document `docs add` / an upload accepts
     admin_token: str = ""            # required to manage documents when the app listens beyond 127.0.0.1
     index_dir: Path = ROOT / "index"

@@ -17,7 +17,7 @@ from rag.config import ROOT
 CHROMIUM = os.environ.get("PILOTQA_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
-REPORTS = ROOT / "eval" / "reports"
+REPORTS = ROOT / "eval" / "screenshots"  # git-ignored: a test run never rewrites tracked files
 TIMEOUT = 90_000
 DESKTOP = {"width": 1360, "height": 1000}
 PHONE = {"width": 390, "height": 844}

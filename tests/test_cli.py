@@ -61,14 +61,15 @@ def one_line_error(r, *needles: str) -> str:
 def in_process(qa, config, monkeypatch, capsys):
     """rag.cli.main in this process on the session's PilotQA and index folder (the early checks read its name
     lists); `loads` counts how often it was opened."""
+    import rag.cli.backend
     import rag.cli.main
 
     monkeypatch.setenv("PILOTQA_INDEX_DIR", str(config.index_dir))
     opened = []
-    monkeypatch.setattr(rag.cli, "_open", lambda cfg: opened.append(cfg) or qa)
+    monkeypatch.setattr(rag.cli.backend, "open_pipeline", lambda cfg: opened.append(cfg) or qa)
 
     def run(*argv):
-        rc = rag.cli.main([str(a) for a in argv])
+        rc = rag.cli.main.main([str(a) for a in argv])
         out, err = capsys.readouterr()
         return rc, out, err
 
@@ -81,8 +82,8 @@ def in_process(qa, config, monkeypatch, capsys):
 
 def test_cold_ask_answers_without_torch(config, built_index):
     """A first `pilotqa ask` in a fresh process: the answer, the one-line citation label, and no torch."""
-    code = ("import sys, rag.cli\n"
-            "rc = rag.cli.main(sys.argv[1:])\n"
+    code = ("import sys, rag.cli.main\n"
+            "rc = rag.cli.main.main(sys.argv[1:])\n"
             "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
             "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
             "sys.exit(rc)\n")

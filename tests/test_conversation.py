@@ -134,7 +134,7 @@ def test_resolve_offline(qa):
 
     r = resolve("那么巴公镇呢？", [XIAOYI_2020], qa.retriever.analyzer)
     assert r.changed and says(r.question, "巴公镇", "2020年", "常住人口城镇化率"), r.question
-    assert r.info.pilots == [BAGONG] and r.info.years == ["2020"]
+    assert r.info.pilots == (BAGONG,) and r.info.years == ("2020",)
 
 
 # --------------------------------------------------------------------------- found while writing these tests

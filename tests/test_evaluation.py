@@ -532,6 +532,7 @@ def test_blind_report_has_aggregates_only(new_gold, new_result, tmp_path):
 
 def test_blind_cli_prints_no_question_text(qa, monkeypatch, capsys, tmp_path):
     """`pilotqa eval --blind` on the session's real pipeline: what it prints and stores is aggregates only."""
+    import rag.cli.backend
     import rag.cli.main
 
     gold = tmp_path / "mini-test.jsonl"
@@ -546,9 +547,9 @@ def test_blind_cli_prints_no_question_text(qa, monkeypatch, capsys, tmp_path):
     ]
     gold.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n{broken line\n",
                     encoding="utf-8")
-    monkeypatch.setattr(rag.cli, "_open", lambda cfg: qa)
+    monkeypatch.setattr(rag.cli.backend, "open_pipeline", lambda cfg: qa)
     out_dir = tmp_path / "reports"
-    rc = rag.cli.main(["eval", "--blind", "--gold", str(gold), "--reports-dir", str(out_dir), "--quiet"])
+    rc = rag.cli.main.main(["eval", "--blind", "--gold", str(gold), "--reports-dir", str(out_dir), "--quiet"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "盲测" in out and "回答准确率" in out and "陷阱问题拒答率" in out

@@ -58,14 +58,15 @@ def guard(qa, config):
 @pytest.fixture()
 def cli(qa, monkeypatch, capsys):
     """rag.cli.main in-process, on the session's loaded PilotQA (no model reload per call)."""
+    import rag.cli.backend
     import rag.cli.main
 
-    monkeypatch.setattr(rag.cli, "_open", lambda cfg: qa)
+    monkeypatch.setattr(rag.cli.backend, "open_pipeline", lambda cfg: qa)
 
     def run(*argv, open_real: bool = False):
         if open_real:
             monkeypatch.undo()
-        rc = rag.cli.main([str(a) for a in argv])
+        rc = rag.cli.main.main([str(a) for a in argv])
         out, err = capsys.readouterr()
         return rc, out, err
 
@@ -368,14 +369,15 @@ def test_llm_failure_falls_back_to_extractive_with_notice(llm_qa, guard, caplog,
 
 
 def test_llm_garbage_through_cli_never_shows_the_key(qa, monkeypatch, capsys, caplog):
+    import rag.cli.backend
     import rag.cli.main
 
     caplog.set_level(logging.DEBUG)
     with running_server("garbage") as srv:
         cfg_qa = PilotQA(qa.config.with_overrides(llm_base_url=base_url(srv), llm_model="m", llm_api_key=KEY,
                                                   llm_timeout=2), index=qa.index, embedder=qa.embedder)
-        monkeypatch.setattr(rag.cli, "_open", lambda cfg: cfg_qa)
-        rc = rag.cli.main(["ask", FOREST_Q, "--answerer", "llm", "--llm-base-url", base_url(srv), "--llm-model", "m",
+        monkeypatch.setattr(rag.cli.backend, "open_pipeline", lambda cfg: cfg_qa)
+        rc = rag.cli.main.main(["ask", FOREST_Q, "--answerer", "llm", "--llm-base-url", base_url(srv), "--llm-model", "m",
                            "--llm-api-key", KEY, "--json"])
     out, err = capsys.readouterr()
     assert rc == 0, err

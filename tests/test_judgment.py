@@ -141,10 +141,11 @@ def test_fit_refuses_a_test_split(qa, tmp_path):
 
 
 def test_fit_cli_refuses_a_test_split(qa, monkeypatch, capsys, tmp_path):
+    import rag.cli.backend
     import rag.cli.main
 
-    monkeypatch.setattr(rag.cli, "_open", lambda cfg: qa)
-    rc = rag.cli.main(["fit", "--gold", str(tmp_path / "test.jsonl"), "--out", str(tmp_path / "j.json")])
+    monkeypatch.setattr(rag.cli.backend, "open_pipeline", lambda cfg: qa)
+    rc = rag.cli.main.main(["fit", "--gold", str(tmp_path / "test.jsonl"), "--out", str(tmp_path / "j.json")])
     err = capsys.readouterr().err
     assert rc == 2 and "blind test split" in err and "Traceback" not in err
 

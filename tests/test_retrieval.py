@@ -203,7 +203,7 @@ def test_cross_related_term_reaches_pilots_that_word_it_shorter(retriever, built
     only_core = {p for p, t in texts.items() if core in t and whole not in t}
     assert len(stating) >= 2 and only_core  # the corpus fact the test stands on
     r = retriever.retrieve("要求农民工和城镇职工同工同酬的试点有哪些？")
-    assert r.info.key_terms == [whole] and core in r.info.related_terms
+    assert r.info.key_terms == (whole,) and core in r.info.related_terms
     got = {p.chunk.pilot for p in r.passages[:20]}
     assert stating | only_core <= got
     assert all("related" in p.scores for p in r.passages if p.chunk.pilot in only_core)

@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from rag.cli.backend import open_pipeline
+from rag.cli import backend
 from rag.config import Config
 
 # Settings that need an index of their own; `eval --compare chunk_max_chars=150,300` builds one per value.
@@ -44,7 +44,7 @@ def cmd_eval(args, config: Config) -> int:
                 if staleness(cfg):
                     build_index(cfg, progress=not args.quiet)
             if cfg == config:
-                pipelines[key] = open_pipeline(config)  # the configured pipeline, opened like every other command's
+                pipelines[key] = backend.open_pipeline(config)  # the configured pipeline, opened like every other command's
             else:
                 same_index = [p for p in pipelines.values() if p.config.index_path == cfg.index_path]
                 same_model = [p for p in pipelines.values() if p.config.embed_model == cfg.embed_model]
@@ -100,7 +100,7 @@ def cmd_fit(args, config: Config) -> int:
     from rag.evaluation.fitting import fit  # fitting loads only for `pilotqa fit`
 
     gold = args.gold or [str(p) for p in sorted((config.root / "eval").glob("gold*.jsonl"))]
-    data = fit(open_pipeline(config), gold, args.out, l2=args.l2,
+    data = fit(backend.open_pipeline(config), gold, args.out, l2=args.l2,
                command="pilotqa fit" + (f" --gold {' '.join(args.gold)}" if args.gold else "")
                + (f" --l2 {args.l2}" if args.l2 != 1.0 else ""))
     dev = data["dev"]

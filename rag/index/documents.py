@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 
 from rag.config import Config
 from rag.corpus import CorpusError, is_document_name, load_corpus
+from rag.corpus.folder import ensure_documents
 from rag.corpus.ingest import TYPES, Extracted, IngestError, load, type_label
 from rag.corpus.ingest.cache import DIRNAME, ExtractCache
 from rag.corpus.plain import PLAIN_NOTE
@@ -79,7 +80,8 @@ class ChangeReport:
 
 
 def docs_dir(config: Config) -> Path:
-    return Path(config.docs_dir)
+    """The documents folder, seeded with the bundled corpus on first use."""
+    return ensure_documents(config)
 
 
 def index_config(config: Config) -> Config:

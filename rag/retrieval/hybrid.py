@@ -83,7 +83,7 @@ from rag.retrieval.rerank import load_reranker
 
 def detect_pilots(question: str, aliases: dict[str, list[str]]) -> list[str]:
     """The pilots a question names (full names, short forms, province + place), in question order."""
-    return QuestionAnalyzer({"aliases": aliases}).analyze(question).pilots
+    return list(QuestionAnalyzer({"aliases": aliases}).analyze(question).pilots)
 
 
 # --------------------------------------------------------------------------- the retriever

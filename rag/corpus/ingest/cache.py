@@ -1,4 +1,6 @@
-"""The extracted text of every document, kept by content hash beside the documents (`<folder>/.extracted/`).
+"""The extracted text of every document, kept by content hash beside the documents (`<folder>/.extracted/`), or,
+for a folder the app must not write (the bundled corpus, a read-only folder), in the user's cache
+(`~/.cache/pilotqa/extracted/`).
 
 One entry per (file bytes, extractor version): `<sha256>-v<N>/text.txt` (the lines, UTF-8) and `meta.json`
 (name, kind, the page of every line, Word headings, …). Entries never change once written (a changed file
@@ -14,12 +16,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from rag.config import ROOT, cache_home
 from rag.corpus.ingest.extract import extract
 from rag.corpus.ingest.text import split_lines
 from rag.corpus.ingest.types import EXTRACTOR_VERSION, Extracted
 from rag.files import sha256_file
 
 DIRNAME = ".extracted"
+BUNDLED = ROOT / "data"  # the repository's corpus: read-only to the app
 
 
 class ExtractCache:
@@ -28,7 +32,15 @@ class ExtractCache:
 
     @classmethod
     def beside(cls, path: Path) -> "ExtractCache":
-        return cls(Path(path).parent / DIRNAME)
+        """The cache for a file: beside it, unless its folder is the bundled corpus or not writable."""
+        folder = Path(path).parent
+        try:
+            bundled = folder.resolve() == BUNDLED.resolve()
+        except OSError:
+            bundled = False
+        if bundled or not os.access(folder, os.W_OK):
+            return cls(cache_home() / "extracted")
+        return cls(folder / DIRNAME)
 
     def entry(self, sha256: str) -> Path:
         return self.root / f"{sha256}-v{EXTRACTOR_VERSION}"

@@ -21,6 +21,7 @@ import numpy as np
 
 from rag.config import Config
 from rag.corpus import Corpus, load_corpus
+from rag.corpus.folder import seed_if_default
 from rag.files import sha256_file
 from rag.index.chunking import chunk_corpus, chunk_stats
 from rag.index.embeddings import load_embedder
@@ -59,6 +60,8 @@ def build_index(config: Config, *, progress: bool = True, embedder=None, corpus:
     """Parse, chunk, embed chunks and their sentences (only what the cache lacks), and publish `index/<name>`."""
     t0 = time.perf_counter()
     backend_for(store_of(config))  # an unknown store fails before any parsing or model loading
+    if corpus is None:
+        seed_if_default(config)
     corpus = corpus or load_corpus(config.corpus)
     settings = settings_of(config)
     chunks = chunk_corpus(corpus, settings)

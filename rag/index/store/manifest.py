@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rag.config import Config
 from rag.corpus import expand_paths
+from rag.corpus.folder import seed_if_default
 from rag.files import sha256_file
 from rag.index.chunking import ChunkSettings
 from rag.index.store.errors import StoreError
@@ -89,6 +90,7 @@ def staleness(config: Config) -> str | None:
     if m.format != FORMAT_VERSION:
         return "the index format changed"
     try:
+        seed_if_default(config)
         now = corpus_fingerprint(config)
     except Exception as exc:  # a missing corpus is reported by the build itself
         return str(exc)
