@@ -18,6 +18,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Callable, Iterator
 
+from rag.answer import aggregate as A
 from rag.answer import judgment as J
 from rag.answer.citations import clause_window, end_punct, make_citation
 from rag.answer.compare import like_with_like, row_figure
@@ -71,7 +72,7 @@ class ExtractiveAnswerer:
         # one method per shape (registered, not an if/elif chain)
         self.shapes: dict[str, Callable[[QuestionInfo, object, list[J.Candidate]], Answer]] = {
             "single": self._single, "cross": self._cross, "count": self._count,
-            "overview": self._overview, "compare": self._compare,
+            "overview": self._overview, "compare": self._compare, "aggregate": self._aggregate,
         }
 
     # ------------------------------------------------------------------ public
@@ -340,6 +341,51 @@ class ExtractiveAnswerer:
         text = "\n".join(lines) + (f"\n{verdict}" if verdict else "")
         ans = self._make(info, retrieval, text, True, cits)
         ans.rows = rows
+        return ans
+
+    # ------------------------------------------------------------------ across pilots (the fact table)
+
+    def _aggregate(self, info: QuestionInfo, retrieval, cands: list[J.Candidate]) -> Answer:
+        ask, sel = info.aggregate, retrieval.facts
+        if sel is None:
+            return self._refuse(info, retrieval, cands, head=self._head(info))
+        comp = A.compute(ask, sel)
+        if not comp.answerable:
+            head = comp.head or f"文件中没有找到{A.describe(ask)}的数字。"
+            return self._refuse(info, retrieval, cands, head=head)
+        chunks = {p.chunk.id: p.chunk for p in retrieval.passages}
+        cits: list[Citation] = []
+        marks: list[str] = []
+        rows = []
+        for fact, role in comp.rows:
+            chunk = chunks.get(fact.chunk_id)
+            cit = make_citation(len(cits) + 1, chunk, A.quote_for(chunk, fact)) if chunk is not None else None
+            if cit is not None:
+                cits.append(cit)
+            marks.append(f"[{cit.n}]" if cit else "")
+            rows.append(A.row_of(fact, role, cit.n if cit else None, cit.quote if cit else "",
+                                 cit.start_line if cit else None, cit.end_line if cit else None))
+        aside = []
+        for fact, why in sel.aside:
+            chunk = chunks.get(fact.chunk_id)
+            cit = make_citation(len(cits) + 1, chunk, A.quote_for(chunk, fact)) if chunk is not None else None
+            if cit is not None:
+                cits.append(cit)
+            aside.append(f"{fact.pilot} {fact.text}{f'[{cit.n}]' if cit else ''}（{why}）")
+            rows.append(A.row_of(fact, "aside", cit.n if cit else None, cit.quote if cit else "",
+                                 cit.start_line if cit else None, cit.end_line if cit else None, why))
+
+        def cite(text: str) -> str:
+            return re.sub(r"\{cite:(\d+)\}", lambda m: marks[int(m.group(1))] if int(m.group(1)) < len(marks) else "",
+                          text)
+
+        lines = [cite(comp.head)] + [cite(x) for x in comp.lines]
+        if comp.missing and ask.op not in ("diff", "among"):
+            lines.append(f"另有 {comp.missing} 个试点未{'提出该目标' if ask.kind == 'target' else '给出该数字'}。")
+        if aside:
+            lines.append("未计入：" + "；".join(aside) + "。")
+        ans = self._make(info, retrieval, "\n".join(x for x in lines if x), True, cits)
+        ans.rows, ans.result = rows, comp.result
         return ans
 
     # ------------------------------------------------------------------ refusal

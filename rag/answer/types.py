@@ -40,11 +40,21 @@ class Row:
     end_line: int | None = None
     value: float | None = None   # the figure's value (万/亿 counted), when the ask is "which is higher/lower"
     figure: str | None = None    # the figure as the quote writes it, with its unit ("2.02万平方公里")
+    # aggregate answers (from the fact table): which measure and year, and whether the row is the answer
+    # ("result"), shown beside it ("context": the other named pilots, the rest of a ranking) or left out of it
+    # ("aside": a figure for part of a pilot, or under another label), with the note saying so
+    measure: str | None = None
+    year: int | None = None
+    kind: str | None = None
+    role: str = "result"
+    note: str = ""
+    unit: str = ""
 
     def to_dict(self) -> dict:
         return {"pilot": self.pilot, "answer": self.answer, "quote": self.quote, "n": self.n,
                 "start_line": self.start_line, "end_line": self.end_line, "value": self.value,
-                "figure": self.figure}
+                "figure": self.figure, "measure": self.measure, "year": self.year, "kind": self.kind,
+                "role": self.role, "note": self.note, "unit": self.unit}
 
 
 @dataclass
@@ -76,6 +86,7 @@ class Answer:
     resolved_question: str | None = None               # a follow-up as understood (shown as 理解为…)
     unsupported: list[Unsupported] = field(default_factory=list)
     confidence: float | None = None                    # the judgment's probability for the chosen sentence
+    result: str | None = None                          # an aggregate answer's computed figure (a count, a difference)
 
     def to_json(self, id: str | None = None) -> dict:
         """The stable batch format: exactly these keys, nothing else."""
@@ -102,7 +113,7 @@ class Answer:
         d.update({"grounded": self.grounded, "notice": self.notice, "pilots": list(self.pilots),
                   "answerer": self.answerer, "is_cross": self.is_cross, "shape": self.shape,
                   "rows": [r.to_dict() for r in self.rows], "resolved_question": self.resolved_question,
-                  "unsupported": [u.to_dict() for u in self.unsupported]})
+                  "unsupported": [u.to_dict() for u in self.unsupported], "result": self.result})
         return d
 
 

@@ -59,7 +59,7 @@ def cmd_eval(args, config: Config) -> int:
         pipeline(settings).retriever.clear_cache()  # latencies are those of a question asked the first time
         ans = pipeline(settings).ask(question, k=settings.get("k"), mode=settings.get("mode"),
                                      answerer=settings.get("answerer") or "extractive", history=history)
-        return ans.to_json()
+        return ans.to_dict()  # with the rows an aggregate answer is scored on
 
     meta = {"store": getattr(config, "store", "faiss"), "embed_model": config.embed_model,
             "judgment": _judgment_meta()}

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 TYPES = ("number", "fact", "list", "overview", "count", "cross", "unanswerable",
-         "followup", "compare", "followup_unanswerable")
+         "followup", "compare", "followup_unanswerable", "aggregate")
 # one pilot, one answer: retrieval is scored on their evidence, the answer on its gold answers
 SINGLE_TYPES = ("number", "fact", "list", "overview", "count", "followup")
 REFUSAL_TYPES = ("unanswerable", "followup_unanswerable")
@@ -31,6 +31,10 @@ class GoldItem:
     history: tuple[str, ...] = ()    # dialogue files: earlier user questions, oldest first
     tags: tuple[str, ...] = ()
     raw_answers: tuple[str, ...] = ()  # compare items: answers parallel to pilots ("" = not stated)
+    result: str = ""                 # aggregate items: the computed figure a right answer states (a count…)
+    op: str = ""                     # aggregate items: max, min, top, filter, count, list, province, among, diff
+    doc: str = ""                    # questions about an added document: its file (eval/<folder>/<name>.txt)
+    place: str = ""                  # questions naming a place that is no pilot: the place as named
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], line: int = 0) -> "GoldItem":
@@ -57,11 +61,12 @@ class GoldItem:
             raise ValueError("'tags' must be a list of strings")
         return cls(
             id=d["id"], question=d["question"], answers=tuple(a for a in answers if a.strip()),
-            pilots=_str_or_list(d, "pilot", keep_empty=d["type"] == "compare"),
-            sections=_str_or_list(d, "section", keep_empty=d["type"] == "compare"),
-            evidence=_str_or_list(d, "evidence", keep_empty=d["type"] == "compare"),
+            pilots=_str_or_list(d, "pilot", keep_empty=d["type"] in ("compare", "aggregate")),
+            sections=_str_or_list(d, "section", keep_empty=d["type"] in ("compare", "aggregate")),
+            evidence=_str_or_list(d, "evidence", keep_empty=d["type"] in ("compare", "aggregate")),
             type=d["type"], line=line, history=tuple(h for h in history if h.strip()), tags=tuple(tags),
-            raw_answers=tuple(answers),
+            raw_answers=tuple(answers), result=str(d.get("result") or ""), op=str(d.get("op") or ""),
+            doc=str(d.get("doc") or ""), place=str(d.get("place") or ""),
         )
 
     def to_dict(self) -> dict:

@@ -26,6 +26,8 @@ HEADLINE = [
     ("cross_evidence_recall", "跨试点证据召回", "rate"),
     ("answer_accuracy", "回答准确率", "rate"),
     ("compare_accuracy", "对比回答准确率", "rate"),
+    ("aggregate_accuracy", "跨试点统计回答准确率", "rate"),
+    ("not_a_pilot_accuracy", "非试点地名答“不在试点之中”", "rate"),
     ("cross_pilot_recall", "跨试点：试点召回", "rate"),
     ("cross_pilot_precision", "跨试点：试点精确率", "rate"),
     ("citation_validity", "引用有效率", "rate"),
@@ -43,13 +45,14 @@ HEADLINE = [
 ]
 _TYPE_COLS = [("n", "题数", "num"), ("hit@1", "hit@1", "rate"), ("hit@5", "hit@5", "rate"),
               ("cross_evidence_recall", "证据召回", "rate"), ("answer_accuracy", "准确率", "rate"),
-              ("compare_accuracy", "对比准确率", "rate"), ("cross_pilot_recall", "试点召回", "rate"),
+              ("compare_accuracy", "对比准确率", "rate"), ("aggregate_accuracy", "统计准确率", "rate"),
+              ("cross_pilot_recall", "试点召回", "rate"),
               ("cross_pilot_precision", "试点精确", "rate"), ("citation_validity", "引用有效", "rate"),
               ("unanswerable_refused", "拒答", "rate"), ("answerable_wrongly_refused", "误拒", "rate"),
               ("total_ms_p50", "p50 毫秒", "ms")]
 TYPE_NAMES = {"number": "数字", "fact": "事实", "list": "列举", "overview": "概览", "count": "计数",
               "cross": "跨试点", "unanswerable": "无答案", "followup": "追问", "compare": "对比",
-              "followup_unanswerable": "无答案追问"}
+              "followup_unanswerable": "无答案追问", "aggregate": "跨试点统计"}
 
 
 def _fmt(v: Any, kind: str) -> str:

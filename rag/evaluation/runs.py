@@ -58,7 +58,7 @@ def run_evaluation(qa, config: Config, *, k: int | None = None, limit: int | Non
         def run(question: str, settings: dict, **extra) -> dict:
             try:
                 return qa.ask(question, k=settings.get("k"), mode=settings.get("mode"),
-                              answerer="extractive", history=extra.get("history")).to_json()
+                              answerer="extractive", history=extra.get("history")).to_dict()
             finally:
                 done[0] += 1
                 if on_question:

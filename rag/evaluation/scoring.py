@@ -7,6 +7,11 @@ Every comparison uses `rag.text.norm` (NFKC, all whitespace removed) on both sid
 - ``cross_evidence_recall``          cross: share of gold evidence strings found in the first 20 passages
 - ``answer_accuracy``                number/fact/list/overview/count/follow-up: answerable and right
 - ``compare_accuracy``               comparisons: every named pilot answered (or marked 文件未提及) and cited
+- ``aggregate_accuracy``             questions across pilots (the fact table): the answer's result rows name exactly
+                                     the gold pilots, with their figures as written, each cited, and the computed
+                                     figure (a count, a difference) stated
+- ``not_a_pilot_accuracy``           questions naming a place that is no pilot: refused, saying the place is not a
+                                     pilot, and no pilot's figure given as its own
 - ``cross_pilot_recall``/``_precision``  cross: gold pilots named in the answer / pilots named that are gold
 - ``citation_validity``              citations whose quote is inside their cited (retrieved) passage
 - ``evidence_citation_share``        single-answer: a citation's passage holds the evidence
@@ -56,6 +61,7 @@ class QuestionOutcome:
     invalid_citations: list[str] = field(default_factory=list)
     evidence_cited: bool | None = None
     refused: bool | None = None              # answerable is false
+    not_a_pilot: bool | None = None          # a place that is no pilot: said so, and no pilot's figure given
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -215,6 +221,8 @@ def score_question(item: GoldItem, record: dict | None, *, error: str | None = N
                 o.reasons.append("wrong answer: missing " + ", ".join(missing))
     elif t == "compare":
         _score_compare(o, item, answer, answerable, citations)
+    elif t == "aggregate":
+        _score_aggregate(o, item, record, answer, answerable)
     elif t == "cross":
         if ev_norm:
             pool = passages[:CROSS_PASSAGE_LIMIT]
@@ -248,6 +256,10 @@ def score_question(item: GoldItem, record: dict | None, *, error: str | None = N
             if wrong:
                 o.reasons.append("wrong pilots named: " + ", ".join(" / ".join(w) for w in sorted(wrong)))
 
+    if "not-a-pilot" in item.tags:
+        o.not_a_pilot = not answerable and bool(_NOT_A_PILOT.search(answer)) and not _gives_figure(answer)
+        if not o.not_a_pilot and not answerable:
+            o.reasons.append("refused without saying the place is not a pilot")
     if t in REFUSAL_TYPES and answerable:
         o.reasons.append("not refused (question is unanswerable)")
     if t in ANSWERABLE_TYPES and not answerable:
@@ -290,6 +302,8 @@ def aggregate(outcomes: Sequence[QuestionOutcome]) -> dict[str, Any]:
         "cross_passages_mean": _mean([o.n_passages for o in cross_ok]),
         "answer_accuracy": _mean([o.correct for o in single]),
         "compare_accuracy": _mean([o.correct for o in outcomes if o.item.type == "compare"]),
+        "aggregate_accuracy": _mean([o.correct for o in outcomes if o.item.type == "aggregate"]),
+        "not_a_pilot_accuracy": _mean([o.not_a_pilot for o in outcomes]),
         "cross_pilot_recall": _mean([o.pilot_recall for o in cross]),
         "cross_pilot_precision": _mean([o.pilot_precision for o in cross]),
         "citations_total": n_cit,
@@ -336,3 +350,39 @@ def _score_compare(o: QuestionOutcome, item: GoldItem, answer: str, answerable: 
     o.correct = answerable and not problems
     if answerable and problems:
         o.reasons.append("wrong comparison: " + "; ".join(problems))
+
+
+_NOT_A_PILOT = re.compile(r"不在(?:本批|文件所列的|第二批)?(?:国家新型城镇化综合)?试点(?:之中|中|范围内|名单)")
+_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:%|％|万人|平方公里|万平方公里|亿元)")
+
+
+def _gives_figure(answer: str) -> bool:
+    """A refusal may show the closest passages ("最接近的内容：…"); what it says before that gives no figure."""
+    head = answer.split("最接近的内容")[0]
+    return bool(_FIGURE.search(head))
+
+
+def _score_aggregate(o: QuestionOutcome, item: GoldItem, record: Mapping, answer: str, answerable: bool) -> None:
+    """Right when the answer's result rows name exactly the gold pilots (in order for a ranking), each gold
+    figure appears as written, every result row is cited, and the computed figure (a count, a difference) is
+    stated."""
+    text = norm(answer)
+    rows = [r for r in (record.get("rows") or []) if isinstance(r, Mapping) and r.get("role", "result") == "result"]
+    got = list(dict.fromkeys(str(r.get("pilot")) for r in rows))
+    gold = list(dict.fromkeys(p for p in item.pilots if p))
+    problems = []
+    ranked = item.op in ("max", "min", "top", "rank", "among")
+    if gold or item.op not in ("count",):
+        if (got != gold) if ranked and item.op == "top" else (set(got) != set(gold)):
+            problems.append(f"pilots {got} instead of {gold}")
+    answers = list(item.raw_answers) if item.raw_answers else list(item.answers)
+    missing = [a for a in answers if a.strip() and norm(a) not in text]
+    if missing:
+        problems.append("figures missing: " + ", ".join(missing))
+    if any(r.get("n") is None for r in rows):
+        problems.append("a result row is not cited")
+    if item.result and not contains_number(text, norm(item.result)):
+        problems.append(f"computed figure {item.result} not stated")
+    o.correct = answerable and not problems
+    if answerable and problems:
+        o.reasons.append("wrong aggregate answer: " + "; ".join(problems))

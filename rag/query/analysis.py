@@ -22,6 +22,7 @@ from rag.knowledge import lexicon
 from rag.knowledge.domain import YEAR, short_name
 from rag.knowledge.gazetteer import pinyin_readings, province_short, provinces
 from rag.query import cross_terms as choice
+from rag.query.aggregate import read_aggregate
 from rag.query.english import from_english
 from rag.query.info import QuestionDraft, QuestionInfo, freeze, is_english, normalize
 from rag.query.patterns import CROSS, HIGHER, LOWER, OVERVIEW, REFERENCE
@@ -79,8 +80,10 @@ def _title_words(pilot_texts: dict[str, str]) -> frozenset[str]:
 class QuestionAnalyzer(PlaceResolver):
     """Analyses questions against one corpus's gazetteer (`rag.places.gazetteer`)."""
 
-    def __init__(self, gazetteer: dict, pilot_texts: dict[str, str] | None = None):
+    def __init__(self, gazetteer: dict, pilot_texts: dict[str, str] | None = None,
+                 fact_measures: frozenset[str] = frozenset()):
         self.gaz = gazetteer or {}
+        self.fact_measures = frozenset(fact_measures)  # the measures the fact table holds (aggregate questions)
         self.aliases: dict[str, list[str]] = dict(self.gaz.get("aliases") or {})
         info = self.gaz.get("pilots") or {}
         self.pilot_info = {p: info.get(p, {}) for p in self.aliases}
@@ -170,6 +173,13 @@ class QuestionAnalyzer(PlaceResolver):
         self._content(qi)
         if qi.shape == "overview" and self._asks_more_than_overview(qi):
             qi.shape = "single"  # "<某事项>由哪几部分组成": a question about one thing, not the plan
+        if self.fact_measures and qi.shape in ("single", "cross", "count", "compare") and not qi.unknown_place \
+                and not qi.require:
+            named = tuple(qi.pilots) if qi.resolved_by not in ("province", "parent", "document") else ()
+            ask = read_aggregate(qi, self.fact_measures, named)
+            if ask is not None:
+                qi.shape, qi.aggregate = "aggregate", ask
+                qi.scope = list(ask.pilots)
         return freeze(qi)
 
     def _asks_more_than_overview(self, qi: QuestionDraft) -> bool:

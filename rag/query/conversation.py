@@ -19,11 +19,12 @@ condense-question pattern, `prompts/condense.txt`) and falls back to this resolv
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from rag.knowledge import lexicon
 from rag.knowledge.domain import YEAR, is_target_year
+from rag.query.aggregate_followups import Results, follow
 from rag.query.analysis import QuestionAnalyzer
 from rag.query.info import QuestionInfo, normalize
 from rag.query.patterns import HIGHER, LOWER, OVERVIEW, REFERENCE
@@ -57,7 +58,7 @@ class Resolution:
 
 def _has_ask(info: QuestionInfo) -> bool:
     """The question asks something itself (a measure, content terms, or a shape of its own)."""
-    return bool(info.measure or info.terms or info.shape in ("cross", "count", "overview"))
+    return bool(info.measure or info.terms or info.shape in ("cross", "count", "overview", "aggregate"))
 
 
 def _elliptical(text: str, info: QuestionInfo) -> bool:
@@ -109,8 +110,10 @@ def _strip(text: str) -> str:
     return _TAIL.sub("", t).strip("，,")
 
 
-def resolve(question: str, history: Sequence[str] | None, analyzer: QuestionAnalyzer) -> Resolution:
-    """The standalone form of `question` given the earlier user questions (oldest first)."""
+def resolve(question: str, history: Sequence[str] | None, analyzer: QuestionAnalyzer,
+            results: Results | None = None) -> Resolution:
+    """The standalone form of `question` given the earlier user questions (oldest first). `results(ask)` names
+    the pilots an answer across pilots put first (from the fact table), for "它"/"排第二的那个"/"它们"."""
     q = normalize(question)
     history = [h for h in (history or []) if isinstance(h, str) and h.strip()]
     if not history:
@@ -118,15 +121,26 @@ def resolve(question: str, history: Sequence[str] | None, analyzer: QuestionAnal
     # resolve the history itself first: a later turn may refer back through an earlier follow-up
     ctx: list[QuestionInfo] = []
     for h in history[-6:]:
-        r = resolve_one(normalize(h), ctx, analyzer)
+        r = resolve_one(normalize(h), ctx, analyzer, results)
         ctx.append(r.info or analyzer.analyze(r.question))
-    return resolve_one(q, ctx, analyzer)
+    return resolve_one(q, ctx, analyzer, results)
 
 
-def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer) -> Resolution:
+def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer,
+                results: Results | None = None) -> Resolution:
     info = analyzer.analyze(q)
     if not ctx:
         return Resolution(q, False, info)
+    last = next((c for c in reversed(ctx) if _has_ask(c)), None)
+    if last is not None and last.shape == "aggregate" and last.aggregate is not None:
+        # a follow-up to an answer across pilots: the same ask changed, or a pilot it named
+        got = follow(info, last.aggregate, results, lambda p: _short(analyzer, p, ctx), analyzer.fact_measures)
+        if got is not None:
+            text, ask = got
+            if ask is None:
+                return _done(analyzer, text)
+            return Resolution(text, True, replace(analyzer.analyze(text), shape="aggregate", aggregate=ask,
+                                                  scope=tuple(ask.pilots)))
     year_ref = _THAT_YEAR.search(q)
     if year_ref:  # "那年<指标>…": the year of the latest turn that had one
         last_year = next((c.years[0] for c in reversed(ctx) if c.years), None)

@@ -14,7 +14,7 @@ from typing import Mapping
 
 from rag.text import to_simplified
 
-SHAPES = ("single", "cross", "overview", "count", "compare")
+SHAPES = ("single", "cross", "overview", "count", "compare", "aggregate")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class QuestionInfo:
     require: str | None = None       # a place every answering sentence must name ("白城市…" asked of its pilot)
     described_by: tuple[str, ...] = ()  # terms that identified a described pilot
     ask: str = ""                    # the question after its subject ("…的前阳镇，" removed), when there is one
+    aggregate: object = None         # an `AggregateAsk` when the question asks across pilots (shape "aggregate")
 
     @property
     def asks_figure(self) -> bool:

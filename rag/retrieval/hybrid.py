@@ -33,6 +33,7 @@ from rag.index.chunking import Chunk
 from rag.query.analysis import QuestionAnalyzer
 from rag.query.info import QuestionInfo, normalize
 from rag.retrieval import cross
+from rag.retrieval.facts import select as select_facts
 from rag.retrieval.fusion import FUSERS, FUSIONS, Fusion
 from rag.text import bigrams, candidate_sentences, norm, to_simplified
 
@@ -67,6 +68,7 @@ class Retrieval:
     sentence_vectors: dict[str, np.ndarray] = field(default_factory=dict)  # chunk id → its sentences' vectors
     idf: dict[str, float] | None = None                # bigram IDF over the indexed chunks (read-only)
     lead_years: dict[str, frozenset] = field(default_factory=dict)  # chunk id → years its lead paragraph sets
+    facts: object = None                               # an aggregate question's fact rows (`FactSelection`)
 
     @property
     def shape(self) -> str:
@@ -153,7 +155,8 @@ class HybridRetriever(BaseRetriever):
             # what key terms are looked for in: the chunk's own heading + its text
             norm_texts=[(norm(to_simplified(c.section.split(" > ")[-1])) + t).lower() for c, t in zip(chunks, simple)],
             top_sections=[c.top_section for c in chunks],
-            analyzer=QuestionAnalyzer(gaz, {p: "\n".join(t) for p, t in by_pilot.items()}),
+            analyzer=QuestionAnalyzer(gaz, {p: "\n".join(t) for p, t in by_pilot.items()},
+                                      frozenset(f.measure for f in getattr(idx, "facts", None) or ())),
             vecs=vecs,
             idf=bigram_idf(simple),
             lead_years=lead_years(chunks),
@@ -210,7 +213,11 @@ class HybridRetriever(BaseRetriever):
         scores, timings = self._scores(query, mode, info)
         t2 = time.perf_counter()
         shape = info.shape
-        if shape == "cross":
+        facts = None
+        if shape == "aggregate":
+            facts = select_facts(self.index.facts, info.aggregate)
+            passages = self._fact_passages(facts)
+        elif shape == "cross":
             passages = self._cross(info, scores, mode, query)
         elif shape == "count":
             passages = self._count(info) or self._ranked(query, info, scores, mode, k)
@@ -234,7 +241,7 @@ class HybridRetriever(BaseRetriever):
                          scope=list(info.scope), key_terms=list(info.key_terms), info=info,
                          qvec=qvec, sentence_vectors=svecs, idf=self._st.idf,
                          lead_years={p.chunk.id: self._st.lead_years[p.chunk.id] for p in passages
-                                     if p.chunk.id in self._st.lead_years})
+                                     if p.chunk.id in self._st.lead_years}, facts=facts)
 
     def sentence_vectors(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
         """Each chunk's sentence vectors (rows = `candidate_sentences(chunk.text)`), from the index; an index
@@ -390,6 +397,18 @@ class HybridRetriever(BaseRetriever):
         for p in ranked:
             if self.index.by_id.get(p.chunk.id) not in have if hasattr(self.index, "by_id") else True:
                 out.append(Passage(rank=len(out) + 1, chunk=p.chunk, score=p.score, scores=p.scores))
+        return out
+
+    def _fact_passages(self, sel) -> list[Passage]:
+        """The chunks that state an aggregate answer's figures, in the order of its rows (`rag.retrieval.facts`)."""
+        out: list[Passage] = []
+        seen: set[str] = set()
+        for f in [*sel.rows, *(f for f, _ in sel.aside)]:
+            ci = self.index.by_id.get(f.chunk_id)
+            if ci is None or f.chunk_id in seen:
+                continue
+            seen.add(f.chunk_id)
+            out.append(self._passage(len(out) + 1, ci, 1.0, {"fact": 1.0}))
         return out
 
     def _count(self, info: QuestionInfo) -> list[Passage]:

@@ -62,3 +62,25 @@ def analyzer(tiny_corpus) -> QuestionAnalyzer:
         lines = [p.heading, *(x.text for x in p.paragraphs())]
         texts[p.name] = "\n".join(norm(to_simplified(x)) for x in lines)
     return QuestionAnalyzer(gazetteer(tiny_corpus), texts)
+
+
+@pytest.fixture(scope="session")
+def tiny_chunks(tiny_corpus):
+    from rag.index.chunking import ChunkSettings, chunk_corpus
+
+    return chunk_corpus(tiny_corpus, ChunkSettings())
+
+
+@pytest.fixture(scope="session")
+def tiny_facts(tiny_corpus, tiny_chunks):
+    from rag.index.facts import extract_facts
+
+    return extract_facts(tiny_corpus, tiny_chunks)
+
+
+@pytest.fixture(scope="session")
+def fact_analyzer(tiny_corpus, tiny_facts) -> QuestionAnalyzer:
+    """The analyzer as an index with a fact table builds it: aggregate questions are read."""
+    texts = {p.name: "\n".join(norm(to_simplified(x)) for x in [p.heading, *(y.text for y in p.paragraphs())])
+             for p in tiny_corpus.pilots}
+    return QuestionAnalyzer(gazetteer(tiny_corpus), texts, frozenset(f.measure for f in tiny_facts))

@@ -19,7 +19,7 @@ A backend subclasses `Index` and implements `write` (called by the build with th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -28,6 +28,7 @@ import numpy as np
 from rag.config import Config
 from rag.index import embeddings
 from rag.index.chunking import Chunk
+from rag.index.facts import Fact
 from rag.index.store.errors import StoreError
 from rag.index.store.manifest import FORMAT_VERSION, Manifest, check_manifest, staleness
 from rag.index.store.registry import backend_for
@@ -50,6 +51,7 @@ class BuildData:
     sentence_keys: list[str]        # content hash of each sentence and model
     gazetteer: dict
     model_id: str
+    facts: list = field(default_factory=list)   # the fact table (`rag.index.facts.Fact`), written as facts.jsonl
 
     @property
     def dim(self) -> int:
@@ -70,11 +72,24 @@ class Index:
         # as a different id in `PilotQA.reload_if_changed`
         self.build_id = build_id or manifest.created
         add_words(a for names in self.aliases.values() for a in names)
+        self._facts: list | None = None
         self.by_id = {c.id: i for i, c in enumerate(chunks)}
         rows: dict[str, list[int]] = {}
         for i, c in enumerate(chunks):
             rows.setdefault(c.pilot, []).append(i)
         self._pilot_rows = {p: np.asarray(r, dtype=np.int64) for p, r in rows.items()}
+
+    @property
+    def facts(self) -> list:
+        """The fact table of this build (`rag.index.facts.Fact`), read on first use; [] for an older build."""
+        if self._facts is None:
+            path = self.path.resolve() / "facts.jsonl"
+            rows = []
+            if path.exists():
+                with open(path, encoding="utf-8") as fh:
+                    rows = [Fact(**json.loads(line)) for line in fh if line.strip()]
+            self._facts = rows
+        return self._facts
 
     # ------------------------------------------------------------------ loading
 

@@ -25,6 +25,7 @@ from rag.corpus.folder import seed_if_default
 from rag.files import sha256_file
 from rag.index.chunking import chunk_corpus, chunk_stats
 from rag.index.embeddings import load_embedder
+from rag.index.facts import extract_facts
 from rag.index.store.base import BuildData
 from rag.index.store.cache import VectorCache
 from rag.index.store.errors import StoreError
@@ -50,6 +51,8 @@ class BuildReport:
     sentences_embedded: int = 0
     repaired: int = 0             # cached vectors (chunks + sentences) that failed their check and were re-embedded
     store: dict = field(default_factory=dict)   # the manifest's `store` section (backend, index type, sync counts)
+    facts: int = 0                # rows of the fact table
+    facts_seconds: float = 0.0    # time spent extracting it
 
 
 def _peak_rss_mb() -> float:
@@ -101,17 +104,20 @@ def build_index(config: Config, *, progress: bool = True, embedder=None, corpus:
     offsets = np.concatenate([[0], np.cumsum([len(s) for s in sentences])]).astype(np.int64)
     cache.save(new)
 
+    t_facts = time.perf_counter()
+    facts = extract_facts(corpus, chunks, cache_dir=root / ".cache" / "facts")
+    facts_seconds = time.perf_counter() - t_facts
     gaz = make_gazetteer(corpus)
     add_words(a for names in gaz.get("aliases", {}).values() for a in names)
     tokens = [tokenize(t) for t in chunk_texts]
     data = BuildData(name=config.index_name, chunks=chunks, vectors=vectors, tokens=tokens, chunk_keys=chunk_keys,
                      sentence_vectors=svecs, sentence_offsets=offsets, sentence_keys=sentence_keys, gazetteer=gaz,
-                     model_id=embedder.model_id)
+                     model_id=embedder.model_id, facts=facts)
     meta = {
         "corpus": [{"path": s.path, "sha256": s.sha256, "n_lines": s.n_lines, "kind": s.kind} for s in corpus.sources],
         "embed_model": config.embed_model,
         "chunking": asdict(settings),
-        "counts": {"pilots": len(corpus.pilots), "sources": len(corpus.sources)},
+        "counts": {"pilots": len(corpus.pilots), "sources": len(corpus.sources), "facts": len(facts)},
     }
     path, manifest = write_build(config, data, meta, t0)
     new_chunk_keys = set(chunk_keys) & set(new)
@@ -128,6 +134,8 @@ def build_index(config: Config, *, progress: bool = True, embedder=None, corpus:
         sentences_embedded=sum(1 for k in dict.fromkeys(sentence_keys) if k in new),
         repaired=repaired,
         store=manifest.store,
+        facts=len(facts),
+        facts_seconds=round(facts_seconds, 3),
     )
 
 
@@ -152,6 +160,9 @@ def write_build(config: Config, data: BuildData, meta: dict, t0: float | None = 
             for t in data.tokens:
                 f.write(json.dumps(t, ensure_ascii=False) + "\n")
         (tmp / "gazetteer.json").write_text(json.dumps(data.gazetteer, ensure_ascii=False, indent=1), encoding="utf-8")
+        with open(tmp / "facts.jsonl", "w", encoding="utf-8") as f:
+            for fact in data.facts:
+                f.write(json.dumps(fact.to_dict(), ensure_ascii=False) + "\n")
         store = backend.write(data, tmp, config)
         files = sorted(p.name for p in tmp.iterdir() if p.is_file())
         manifest = Manifest(
