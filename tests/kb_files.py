@@ -118,3 +118,97 @@ def image_only_pdf(out: Path) -> Path:
         draw.rectangle([120, 150 + i * 50, 1100 - (i % 4) * 120, 175 + i * 50], fill="black")
     img.save(out, "PDF", resolution=150.0)
     return out
+
+
+# --------------------------------------------------------------------------- files that unpack to too much
+
+
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+def docx_bomb(out: Path, inflated: int, *, base: Path | None = None) -> Path:
+    """A valid .docx whose word/document.xml is `inflated` bytes of tiny paragraphs, deflated to a few KB per MB
+    (a zip bomb): the other parts come from a real python-docx file."""
+    import zipfile
+
+    base = base or write_docx(out.with_name(out.stem + "-base.docx"), "膨胀测试", [("p", "正文。")])
+    head = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:document xmlns:w="{W_NS}"><w:body>'
+            ).encode()
+    tail = b"<w:sectPr/></w:body></w:document>"
+    para = "<w:p><w:r><w:t>城镇化</w:t></w:r></w:p>".encode()
+    block = para * (1024 * 1024 // len(para))
+    with zipfile.ZipFile(base) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for info in src.infolist():
+            if info.filename != "word/document.xml":
+                z.writestr(info, src.read(info))
+                continue
+            with z.open("word/document.xml", "w", force_zip64=inflated > 2**31) as f:
+                f.write(head)
+                left = inflated - len(head) - len(tail)
+                while left > 0:
+                    piece = block[: left - left % len(para)] if left < len(block) else block
+                    if not piece:
+                        break
+                    f.write(piece)
+                    left -= len(piece)
+                f.write(tail)
+    return out
+
+
+def docx_lying(out: Path, real: int = 2 * 1024 * 1024, said: int = 4096) -> Path:
+    """A .docx whose ZIP directory (and local header) says word/document.xml is `said` bytes, while its deflated
+    data inflates to `real` bytes: zip tools that trust the directory read past what they planned for."""
+    import struct
+
+    docx_bomb(out, real)
+    data = bytearray(out.read_bytes())
+    name = b"word/document.xml"
+    central = data.find(b"PK\x01\x02")  # the first central-directory entry
+    while central >= 0:
+        n = struct.unpack_from("<H", data, central + 28)[0]
+        if bytes(data[central + 46: central + 46 + n]) == name:
+            struct.pack_into("<I", data, central + 24, said)  # uncompressed size
+            local = struct.unpack_from("<I", data, central + 42)[0]
+            struct.pack_into("<I", data, local + 22, said)
+            break
+        central = data.find(b"PK\x01\x02", central + 4)
+    else:
+        raise AssertionError("word/document.xml not found in the central directory")
+    out.write_bytes(bytes(data))
+    return out
+
+
+def text_pdf(out: Path, pages: int, lines_per_page: int = 40, *, text: str = "Urbanization pilot plan line",
+             bomb: int = 0) -> Path:
+    """A PDF written by hand: `pages` pages of `lines_per_page` lines of Helvetica text (a big but legal file);
+    with `bomb`, page 1 also draws a flate stream of `bomb` bytes of spaces (a decompression bomb)."""
+    import zlib
+
+    objs: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b"", b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for p in range(pages):
+        ops = ["BT /F1 10 Tf 14 TL 50 780 Td"] + [f"({text} {p + 1}.{i + 1}) '" for i in range(lines_per_page)] + ["ET"]
+        content = zlib.compress("\n".join(ops).encode("latin-1"))
+        objs.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream")
+        contents = f"{len(objs)} 0 R"
+        if bomb and p == 0:
+            packed = zlib.compressobj(9)
+            chunk = b" " * (1 << 20)
+            data = b"".join(packed.compress(chunk) for _ in range(bomb >> 20)) + packed.flush()
+            objs.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream")
+            contents = f"[{len(objs) - 1} 0 R {len(objs)} 0 R]"
+        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
+                    f"/Contents {contents} >>".encode())
+        kids.append(f"{len(objs)} 0 R")
+    objs[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {pages} >>".encode()
+    body = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(body))
+        body += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(body)
+    body += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    body += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    body += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    Path(out).write_bytes(bytes(body))
+    return Path(out)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rag.config import ROOT, cache_home
 from rag.corpus.ingest.extract import extract
+from rag.corpus.ingest.limits import Limits
 from rag.corpus.ingest.text import split_lines
 from rag.corpus.ingest.types import EXTRACTOR_VERSION, Extracted
 from rag.files import sha256_file
@@ -84,14 +85,15 @@ class ExtractCache:
             return (final / "meta.json").exists()
         return True
 
-    def load(self, path: Path, *, sha256: str | None = None, name: str | None = None) -> Extracted:
-        """The extraction of `path` (from the cache when present, else extracted and stored)."""
+    def load(self, path: Path, *, sha256: str | None = None, name: str | None = None,
+             limits: Limits | None = None) -> Extracted:
+        """The extraction of `path` (from the cache when present, else extracted within `limits` and stored)."""
         digest = sha256 or sha256_file(path)
         hit = self.get(digest)
         if hit is not None:
             hit.name = name or Path(path).name  # the same bytes under another name: same text
             return hit
-        ex = extract(path, name, sha256=digest)
+        ex = extract(path, name, sha256=digest, limits=limits)
         self.put(ex)
         return ex
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rag.corpus.ingest.limits import Limits, size, too_large
 from rag.corpus.ingest.types import Extracted, IngestError
 
 
@@ -25,7 +26,11 @@ def split_lines(text: str) -> list[str]:
     return [ln.rstrip("\r") for ln in lines]
 
 
-def extract_text(path: Path, name: str, sha256: str, kind: str) -> Extracted:
+def extract_text(path: Path, name: str, sha256: str, kind: str, limits: Limits | None = None) -> Extracted:
+    limits = limits or Limits()
+    n = path.stat().st_size
+    if n > limits.text_bytes:  # the file is its text: refused before it is read into memory
+        raise too_large(name, f"文本文件（{size(n)}）", f"the text file ({size(n)})", limits.text_bytes)
     try:
         text, encoding = decode(path.read_bytes())
     except UnicodeDecodeError:
