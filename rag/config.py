@@ -39,6 +39,8 @@ class Config:
     docs_dir: Path = field(default_factory=_default_docs)
     bundled_dir: Path = ROOT / "data"
     max_upload_mb: float = 50.0      # the largest document `docs add` / an upload accepts
+    # seconds one PDF or Word file may take to extract (a child process, stopped after this); 0 = no limit
+    extract_timeout: float = 60.0
     admin_token: str = ""            # required to manage documents when the app listens beyond 127.0.0.1
     index_dir: Path = ROOT / "index"
     index_name: str = "default"
@@ -89,6 +91,9 @@ class Config:
     server: str = ""
     # `serve` embeds questions that arrive together in one model call, up to this many (1 = one by one)
     query_batch: int = 16
+    # `serve`'s log: "" = its start-up line and warnings only; "info" or "debug" (`serve -v`) also shows the
+    # libraries' own lines (faiss, bm25s, httpx, gradio) and uvicorn's access log
+    log: str = ""
     prompts_dir: Path = ROOT / "prompts"
     reports_dir: Path = ROOT / "eval" / "reports"
     runs_dir: Path = ROOT / "eval" / "runs"   # evaluations started from the app or the API (git-ignored)
