@@ -7,8 +7,10 @@ setup:
 	@bash scripts/setup.sh
 
 # `serve` builds the index first when it is missing or stale (with progress), then opens the app.
+# `make run PORT=8000` serves on that port (`pilotqa serve --port 8000`); only a PORT given on the make command
+# line counts, so a PORT variable some environment exports does not move the app.
 run: setup
-	@$(PILOTQA) serve
+	@$(PILOTQA) serve$(if $(and $(filter command line,$(origin PORT)),$(strip $(PORT))), --port $(strip $(PORT)))
 
 test:
 	@bash scripts/setup.sh --browser

@@ -179,8 +179,91 @@ def test_cite_shows_verdict_and_changed_figure(in_process):
     assert rc == 0, err
     assert out.startswith("原文一致") and "北京市房山区" in out and "第 91 行" in out
     rc, out, err = in_process("cite", "到2020年，房山区森林覆盖率达到46%")
-    assert rc == 0, err
+    assert rc == 1, err
     assert "与原文不一致" in out and "46" in out and "45" in out
+
+
+CITE_CASES = [  # (quote, exit status, verdict, what the terminal shows)
+    pytest.param("到2020年，森林覆盖率达到45%", 0, "verbatim", ["原文一致", "北京市房山区", "第 91 行"], id="verbatim"),
+    pytest.param("到2020年，森林覆盖率达到46%", 1, "differs", ["与原文不一致", "引文为 46，原文为 45"], id="differs"),
+    pytest.param("永安市到2020年户籍人口城镇化率提高到六成", 1, "paraphrase",
+                 ["意思相近（非原文）", "福建省永安市 · 一、总体目标 · 第 1241 行", "原文：到 2020 年，常住人口城镇化率"],
+                 id="paraphrase"),
+    pytest.param("青冈县到2020年常住人口城镇化率要提高到六成", 1, "paraphrase",
+                 ["意思相近（非原文）", "引文为 六成，原文为 65%", "提高到【六成】", "黑龙江省青冈县"],
+                 id="paraphrase-changed-figure"),
+    pytest.param("房山区将在五年内新建二十座大型水上乐园", 2, "absent", ["文件中没有"], id="absent"),
+]
+
+
+@pytest.mark.parametrize("quote,status,verdict,shown", CITE_CASES)
+def test_cite_exit_status_is_the_verdict(in_process, quote, status, verdict, shown):
+    """0 原文一致, 1 与原文不一致 or 意思相近, 2 文件中没有 — as text and as --json, with nothing on stderr."""
+    rc, out, err = in_process("cite", quote)
+    assert (rc, err) == (status, ""), (rc, err)
+    for needle in shown:
+        assert needle in out, (needle, out)
+    rc, out, err = in_process("cite", quote, "--json")
+    assert (rc, err) == (status, "") and json.loads(out)["verdict"] == verdict
+
+
+def test_cite_diff_shows_the_documents_characters(in_process):
+    """The quote typed with a half-width comma: the marked diff shows the document's own full-width ，."""
+    rc, out, err = in_process("cite", "到2020年,森林覆盖率达到46%")
+    assert rc == 1, err
+    line = next(ln for ln in out.splitlines() if "引文对照" in ln)
+    assert line.strip() == "引文对照：到2020年，森林覆盖率达到4【6】%", line
+
+
+def test_cite_exit_status_through_a_real_process(config, built_index):
+    """The statuses as a shell sees them: a paraphrase exits 1, an invented statement 2 (no error line), and a
+    usage error 2 with its one error line."""
+    r = pilotqa(config, "cite", "永安市到2020年户籍人口城镇化率提高到六成", "--json")
+    assert r.returncode == 1, r.stderr
+    assert json.loads(r.stdout)["label"] == "意思相近（非原文）"
+    r = pilotqa(config, "cite", "房山区将在五年内新建二十座大型水上乐园")
+    assert r.returncode == 2 and r.stdout.startswith("文件中没有") and "错误" not in r.stderr, r.stderr
+    one_line_error(pilotqa(config, "cite", "？？！！"), "没有可检索的文字")
+
+
+def test_cite_help_says_the_exit_statuses(capsys):
+    from rag.cli.parser import build_parser
+
+    with pytest.raises(SystemExit) as exit_:
+        build_parser(["cite"]).parse_args(["cite", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for needle in ("0  原文一致", "1  与原文不一致", "意思相近（非原文）", "2  文件中没有", "用法错误"):
+        assert needle in text, needle
+
+
+def _actions(parser, path=("pilotqa",)):
+    """(command path, action) for every action of `parser` and of every subcommand under it."""
+    import argparse
+
+    for action in parser._actions:
+        yield path, action
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _actions(sub, (*path, name))
+
+
+def test_every_flag_of_every_command_has_help():
+    """Every flag and argument of every command (the commands other packages register included) says what it
+    is for in --help."""
+    import argparse
+
+    from rag.cli.parser import build_parser
+
+    actions = list(_actions(build_parser()))
+    missing = [f"{' '.join(path)} {'/'.join(a.option_strings) or a.dest}" for path, a in actions
+               if not a.help or a.help == argparse.SUPPRESS]
+    assert not missing, missing
+    commands = {path[1] for path, _ in actions if len(path) > 1}
+    assert {"build", "search", "ask", "chat", "cite", "pilots", "eval", "fit", "docs", "serve"} <= commands
+    flags = {(path[-1], o) for path, a in actions for o in a.option_strings}
+    assert {("search", "-k"), ("ask", "--json"), ("ask", "--mode"), ("ask", "--answerer"), ("serve", "--port"),
+            ("cite", "--json"), ("list", "--json")} <= flags
 
 
 def test_pilots_lists_every_pilot_without_loading(in_process, qa):

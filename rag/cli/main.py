@@ -2,7 +2,8 @@
 
 Every expected failure (no index, bad corpus path, unknown pilot, bad question, LLM down) prints one
 line starting with `错误:` / `error:` and exits with status 2 — never a traceback. `--debug` shows it.
-With `--json` the same message is also printed on stdout as `{"error": "…"}`.
+With `--json` the same message is also printed on stdout as `{"error": "…"}`. `cite` exits by its verdict
+(`CITE_EXIT`: 0 原文一致, 1 与原文不一致 or 意思相近, 2 文件中没有 — the usage-error status too).
 
 A wrong call (an argument, the question's encoding or length, an unknown pilot) is caught by `check_call`
 before any index or model loads, so it fails at once. `ask`, `search`, `cite` and `chat` send their requests
@@ -20,6 +21,7 @@ from dataclasses import asdict
 from rag.cli.backend import backend, print_answer, show
 from rag.cli.errors import EXIT_USER, error_message
 from rag.cli.evaluate import cmd_eval, cmd_fit
+from rag.cli.facts import cmd_facts
 from rag.cli.parser import build_parser, config_from_args
 from rag.config import Config
 
@@ -117,10 +119,17 @@ def cmd_chat(args, config: Config) -> int:
     return run_chat(backend(config), args)
 
 
+# `pilotqa cite`'s exit status by verdict (its --help says so): 0 verbatim; 1 a version that differs or a
+# paraphrase; 2 absent — the status of a usage error too, which alone prints a "错误 / error:" line on stderr.
+CITE_EXIT = {"verbatim": 0, "differs": 1, "paraphrase": 1, "absent": 2}
+
+
 def cmd_cite(args, config: Config) -> int:
     from rag.cli.output import print_cite  # the terminal rendering loads only to print
 
-    return show(backend(config).cite(args.text, k=args.k), args.json, print_cite)
+    result = backend(config).cite(args.text, k=args.k)
+    show(result, args.json, print_cite)
+    return CITE_EXIT.get(result.get("verdict"), 1)
 
 
 def cmd_pilots(args, config: Config) -> int:
@@ -167,7 +176,8 @@ def cmd_docs(args, config: Config) -> int:
         return 0
     quiet = getattr(args, "quiet", False)
     if args.docs_cmd == "add":
-        report = D.add_documents(config, args.files, progress=None if quiet else _progress_line)
+        report = D.add_documents(config, args.files, progress=None if quiet else _progress_line,
+                                 replace=args.replace)
     elif args.docs_cmd == "remove":
         report = D.remove_document(config, args.name, progress=None if quiet else _progress_line)
     else:
@@ -192,6 +202,7 @@ def cmd_serve(args, config: Config) -> int:
 
 
 COMMANDS = {"build": cmd_build, "search": cmd_search, "ask": cmd_ask, "cite": cmd_cite, "eval": cmd_eval,
+            "facts": cmd_facts,
             "fit": cmd_fit, "chat": cmd_chat, "pilots": cmd_pilots, "serve": cmd_serve, "docs": cmd_docs}
 
 

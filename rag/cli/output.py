@@ -5,6 +5,7 @@ so an answer looks the same whether this process computed it or a server did (`-
 """
 from __future__ import annotations
 
+import re
 import sys
 import unicodedata
 
@@ -101,25 +102,35 @@ def print_passages(passages: list[dict], out=None) -> None:
 # --------------------------------------------------------------------------- citation check
 
 _DIFF_MARK = {"same": "{}", "changed": "【{}】", "extra": "［+{}］", "missing": "［−{}］"}
-_LABELS = {"verbatim": "原文一致", "differs": "与原文不一致", "absent": "文件中没有"}
+_LABELS = {"verbatim": "原文一致", "differs": "与原文不一致", "paraphrase": "意思相近（非原文）", "absent": "文件中没有"}
 
 
 def print_cite(d: dict, out=None) -> None:
-    """A `CiteResult.to_dict()`: the verdict, what differs, and the source lines with their neighbours."""
+    """A `CiteResult.to_dict()`: the verdict, what differs, and the source lines with their neighbours. The diff
+    is shown in the characters as written (`diff_display`: the document's own ，。 where the quote matches it);
+    a reply without it (an older server) shows the normalised `diff`."""
     out = out or sys.stdout
     verdict = d.get("verdict", "absent")
     label = d.get("label") or _LABELS.get(verdict, verdict)
     matches = d.get("matches") or []
+    figures = d.get("changed_figures") or []
     if verdict == "verbatim":
         print(f"{label}：原文出自 {len(matches)} 处。" if len(matches) > 1 else f"{label}。", file=out)
     elif verdict == "differs":
         print(f"{label}（相似度 {float(d.get('score') or 0):.3f}）：引文与最接近的原文有出入。", file=out)
-        for quoted, source in d.get("changed_figures") or []:
-            print(f"  数字不同：引文为 {quoted}，原文为 {source or '（无）'}", file=out)
-        diff = d.get("diff") or []
+        _print_figures(figures, out)
+        diff = d.get("diff_display") or d.get("diff") or []
         if diff:
             print("  引文对照：" + "".join(_DIFF_MARK.get(k, "{}").format(t) for k, t in diff), file=out)
             print("  （【】改动  ［+］原文没有  ［−］原文有而引文缺少）", file=out)
+    elif verdict == "paraphrase":
+        print(f"{label}（语义相似度 {float(d.get('similarity') or 0):.3f}）：不是原文，与下面这句原文意思相近。",
+              file=out)
+        _print_figures(figures, out)
+        if figures:
+            print("  引文：" + _mark_figures(str(d.get("text") or ""), [q for q, _ in figures]), file=out)
+        if matches and matches[0].get("span"):
+            print(f"  原文：{matches[0]['span']}", file=out)
     else:
         print(f"{label}。" + ("以下为最接近的段落（仅供参考）：" if matches else ""), file=out)
     for i, m in enumerate(matches, 1):
@@ -129,3 +140,16 @@ def print_cite(d: dict, out=None) -> None:
         print(f"  → {m['start_line']:>5}  {m['text']}", file=out)
         for n, line in m.get("context_after") or []:
             print(f"    {n:>5}  {line}", file=out)
+
+
+def _print_figures(figures, out) -> None:
+    for quoted, source in figures:
+        print(f"  数字不同：引文为 {quoted}，原文为 {source or '（无）'}", file=out)
+
+
+def _mark_figures(text: str, quoted: list[str]) -> str:
+    """The quote with each changed figure in 【】 (the longest first, so 65 is not marked inside 650)."""
+    if not quoted:
+        return text
+    pattern = "|".join(re.escape(q) for q in sorted(set(quoted), key=len, reverse=True) if q)
+    return re.sub(rf"(?<![\d.])(?:{pattern})(?![\d.])", lambda m: f"【{m.group()}】", text) if pattern else text
