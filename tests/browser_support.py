@@ -6,8 +6,13 @@ Without chromium or playwright the browser tests are skipped locally, but fail u
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,13 @@ REPORTS = ROOT / "eval" / "screenshots"  # git-ignored: a test run never rewrite
 TIMEOUT = 90_000
 DESKTOP = {"width": 1360, "height": 1000}
 PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1366, "height": 768}    # the smallest common desktop screen: the layout must fit it
+NARROW = {"width": 420, "height": 860}     # a large phone held upright
+TABS = ("问答", "引文查找", "试点浏览", "评测", "知识库")
+# Latin-letter words the visible UI may show: product names. Anything else is English leaking into the page
+# (tooltips are `title` attributes, which inner_text does not read).
+ALLOWED_WORDS = {"PilotQA", "PDF", "Word"}
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'’.-]*[A-Za-z0-9]|[A-Za-z]")
 # a finished answer: a bubble that is neither the question nor still streaming
 FINAL = "#pq-chat .pq-bubble:not(.pq-user):not(.pq-streaming)"
 
@@ -85,6 +97,62 @@ def ask(page, question: str) -> None:
 def wait_answers(page, n: int) -> None:
     """Until the chat shows `n` finished answers."""
     page.wait_for_function(f"() => document.querySelectorAll('{FINAL}').length >= {n}")
+
+
+def open_tab(page, name: str) -> None:
+    """Click a tab by its name and let the panel settle."""
+    page.get_by_role("tab", name=name).click()
+    page.wait_for_function(f"() => [...document.querySelectorAll('[role=tab]')]"
+                           f".some(t => t.getAttribute('aria-selected') === 'true' && t.innerText.trim() === {name!r})")
+    page.wait_for_timeout(400)
+
+
+def english_words(text: str, data: tuple[str, ...] = ()) -> list[str]:
+    """The Latin-letter words of `text` that are not allowed: everything but ALLOWED_WORDS, after removing
+    `data` (the names of the documents in the knowledge base: what the user put there, not the UI's words)."""
+    for item in sorted(data, key=len, reverse=True):
+        text = text.replace(item, " ")
+    return sorted({w for w in LATIN_WORD.findall(text) if w not in ALLOWED_WORDS})
+
+
+def visible_text(page, open_folds: bool = True) -> str:
+    """What the page shows: inner_text of the body (what is rendered; no attributes such as tooltips), with
+    every <details> fold opened first so what it hides is read too."""
+    if open_folds:
+        page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
+        page.wait_for_timeout(150)
+    return page.inner_text("body")
+
+
+def start_serve(config, work: Path, *args: str, **env: str) -> tuple[subprocess.Popen, str, Path, Path]:
+    """`python -m rag.cli serve ARGS` as a child on a free loopback port (its own session, for a clean stop),
+    stdout and stderr in files of their own; returns (process, url, stdout path, stderr path) once /readyz
+    answers. Stop it with `bench.common.stop_process`."""
+    from bench.common import config_env
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    out, err = work / "serve.out", work / "serve.err"
+    child_env = config_env(config, PILOTQA_PORT=str(port), PILOTQA_HOST="127.0.0.1", PILOTQA_API_TOKEN="", **env)
+    with open(out, "wb") as o, open(err, "wb") as e:
+        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", *args], env=child_env,
+                                cwd=str(config.root), stdout=o, stderr=e, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"serve exited ({proc.returncode}): {err.read_text(encoding='utf-8', errors='replace')}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url, out, err
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            from bench.common import stop_process
+
+            stop_process(proc)
+            raise RuntimeError("serve did not become ready in 300 s")
+        time.sleep(0.25)
 
 
 def choose_llm(page) -> None:

@@ -1,16 +1,40 @@
-"""The 问答 tab in a real browser (Debian chromium via Playwright).
+"""The app in a real browser (Debian chromium via Playwright), and `pilotqa serve` as a real child process.
 
-Saves eval/reports/ui-screenshot.png (an answer with its source cards), ui-refusal.png, ui-browse.png,
-ui-conversation.png (three turns, the follow-up's 理解为 line), ui-compare.png (a comparison table) and
-ui-mobile.png (390 px wide: the sources directly under the answer) and ui-cite.png (a misquote's verdict).
+Saves to eval/screenshots/ (browser_support.REPORTS): ui-screenshot.png (an answer with its source cards),
+ui-refusal.png, ui-browse.png, ui-conversation.png (three turns, the follow-up's 理解为 line), ui-compare.png
+(a comparison table), ui-mobile.png (390 px wide: the sources directly under the answer), ui-cite.png (a
+misquote's verdict), ui-tab-<tab>-<width>.png (every tab at 1366×768 and 420 px wide, read for English words),
+ui-long-answer-1366.png / -420.png (23 sources, folded) and ui-short-1366.png (one short exchange).
 """
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 
 import pytest
 
-from browser_support import FINAL, PHONE, REPORTS, ask, browser, open_page, serve, wait_answers  # noqa: F401
+from browser_support import (  # noqa: F401 - `browser` is a fixture
+    FINAL,
+    LAPTOP,
+    NARROW,
+    PHONE,
+    REPORTS,
+    TABS,
+    ask,
+    browser,
+    english_words,
+    open_page,
+    open_tab,
+    serve,
+    start_serve,
+    visible_text,
+    wait_answers,
+)
+from rag.config import ROOT
+
+WHICH_11 = "哪些试点提出发展全域旅游？"   # 11 pilots, 11 sources: six fold away; no Latin letters in its passages
+WHICH_23 = "哪些试点提出发展智慧城市？"   # 23 pilots, 23 sources
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +181,212 @@ def test_cite_verdict_marks_the_changed_figure(page):
     assert page.locator("#pq-cite-out .pq-diff .pq-diff-changed").first.inner_text() == "6"
     assert "45" in page.locator("#pq-cite-out .pq-source mark .pq-diff-src").first.inner_text()
     page.screenshot(path=str(REPORTS / "ui-cite.png"))
+
+
+# --------------------------------------------------------------------------- Chinese everywhere
+
+TAB_IDS = dict(zip(TABS, ("ask", "cite", "browse", "eval", "kb")))
+# Document text on the page is what the documents say, not the UI's words (the corpus has "PPP", "GIS", …):
+# hidden (visibility) while the page's words are read, so inner_text skips it.
+DATA = ".pq-text, .pq-para-text, .pq-sec-title, .pq-lines, .pq-basis, .pq-ev-data"
+HIDE_DATA = f"() => {{ const s = document.createElement('style'); s.id = 'pq-hide-data'; " \
+            f"s.textContent = `{DATA} {{ visibility: hidden !important; }}`; document.head.appendChild(s); }}"
+SHOW_DATA = "() => document.getElementById('pq-hide-data')?.remove()"
+
+
+@pytest.fixture(scope="module")
+def lang_app(qa, config, tmp_path_factory):
+    """The app with the committed evaluation report to show (copied into a folder of this module)."""
+    reports = tmp_path_factory.mktemp("reports")
+    for ext in ("json", "md", "png"):
+        shutil.copy(ROOT / "eval" / "reports" / f"latest.{ext}", reports / f"latest.{ext}")
+    demo, url = serve(qa, config.with_overrides(reports_dir=reports))
+    yield url
+    demo.close()
+
+
+def _fill_tab(page, tab: str) -> None:
+    """Put each tab in a state that shows most of its words."""
+    if tab == "问答":
+        ask(page, WHICH_11)
+        wait_answers(page, 1)
+        page.locator("#pq-sources .pq-more").wait_for()
+        page.get_by_text("检索设置").click()
+    elif tab == "引文查找":
+        page.locator("#pq-cite-in textarea").fill("到2020年，森林覆盖率达到46%")
+        page.locator("#pq-cite-btn").click()
+        page.locator("#pq-cite-out .pq-verdict").wait_for()
+    elif tab == "试点浏览":
+        page.locator("#pq-browse-pilot input").click()
+        page.get_by_role("option", name="北京市 · 北京市房山区").click()
+        page.locator("#pq-browse .pq-outline").wait_for()
+    elif tab == "评测":
+        page.locator("#pq-report .pq-ev-summary").wait_for()
+    elif tab == "知识库":
+        page.wait_for_function("() => (document.querySelector('#pq-kb-table')?.innerText || '').includes('个试点')")
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, NARROW], ids=["1366", "420"])
+def test_every_tab_shows_chinese_only(browser, lang_app, qa, viewport):  # noqa: F811
+    """Every tab, filled (an answer with folded sources, a cite verdict, a pilot's text, the evaluation
+    report with its failures, the document table), read as the page shows it: no Latin-letter word but the
+    product names. English names are tooltips; document text and file names are the user's data."""
+    from ui.app import doc_choices
+
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    docs = tuple(doc_choices(qa))
+    width = viewport["width"]
+    ctx, page = open_page(browser, lang_app, viewport)
+    found: dict[str, list[str]] = {}
+    try:
+        for tab in TABS:
+            open_tab(page, tab)
+            _fill_tab(page, tab)
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(REPORTS / f"ui-tab-{TAB_IDS[tab]}-{width}.png"), full_page=True)
+            page.evaluate(HIDE_DATA)
+            words = english_words(visible_text(page), docs)
+            page.evaluate(SHOW_DATA)
+            if words:
+                found[tab] = words
+            # every tab is reachable at this width: none is hidden behind Gradio's "…" overflow menu
+            assert page.get_by_role("tab", name=tab).is_visible()
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
+        # the footer (Gradio's "Use via API · Built with Gradio · Settings") is not shown
+        assert page.locator("footer:visible").count() == 0
+    finally:
+        ctx.close()
+    assert not found, f"English in the UI at {width} px: {found}"
+
+
+def test_english_words_helper():
+    assert english_words("共 3 个文档 PDF Word PilotQA") == []
+    assert english_words("Drop File Here - 或 - hit@1 mode=hybrid k=5") == ["Drop", "File", "Here", "hit", "hybrid",
+                                                                            "k", "mode"]
+    assert english_words("pilots-batch2.txt 已索引", ("pilots-batch2.txt",)) == []
+
+
+# --------------------------------------------------------------------------- long answers, short chats
+
+
+def _box(page, sel: str) -> dict:
+    return page.locator(sel).first.bounding_box()
+
+
+def test_long_answer_folds_its_sources_and_fits_the_screen(browser, app_url):  # noqa: F811
+    """23 sources: five cards, the rest behind 展开其余 18 条来源; the which-pilots table (试点 | 依据, one cited
+    row per pilot) before the text; the page stays about a screen tall (it was 7,280 px) with the question box
+    on screen; a marker of a folded card unfolds it. At 420 px nothing scrolls sideways."""
+    ctx, page = open_page(browser, app_url, LAPTOP)
+    try:
+        ask(page, WHICH_23)
+        wait_answers(page, 1)
+        bubble = page.locator(FINAL).last
+        table = bubble.locator("table.pq-which")
+        table.wait_for()
+        assert [t.strip() for t in table.locator("th").all_inner_texts()] == ["试点", "依据"]
+        rows = table.locator("tbody tr")
+        assert rows.count() == 23
+        assert rows.locator(".cite-n").count() == 23  # each pilot cited
+        order = bubble.evaluate("b => [...b.querySelectorAll('table.pq-which, .pq-answer')].map(e => e.tagName)")
+        assert order == ["TABLE", "DIV"], order  # the table first, then the text
+        panel = page.locator("#pq-sources .pq-sources")
+        assert panel.locator(":scope > .pq-source").count() == 5
+        assert panel.locator(".pq-more > summary").inner_text().strip() == "展开其余 18 条来源"
+        assert not panel.locator(".pq-n-12").is_visible()
+        page.wait_for_timeout(300)
+        height = page.evaluate("() => document.documentElement.scrollHeight")
+        assert height < 1400, f"page {height} px tall"
+        ask_box = _box(page, "#pq-ask-row")
+        assert ask_box["y"] + ask_box["height"] <= LAPTOP["height"], ask_box
+        page.screenshot(path=str(REPORTS / "ui-long-answer-1366.png"))
+        # a marker of a card behind the fold opens the fold and brings the card into view
+        rows.nth(11).locator(".cite-n").click()
+        page.wait_for_selector("#pq-sources .pq-source.pq-n-12.pq-flash", timeout=5000)
+        assert panel.locator(".pq-n-12").is_visible()
+        assert panel.locator(".pq-more").evaluate("d => d.open")
+
+        page.set_viewport_size(NARROW)
+        page.wait_for_timeout(500)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= NARROW["width"]
+        assert all(page.get_by_role("tab", name=t).is_visible() for t in TABS)
+        chat, sources = _box(page, "#pq-chat"), _box(page, "#pq-sources")
+        assert sources["y"] >= chat["y"] + chat["height"] - 1  # the sources follow the answer
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.screenshot(path=str(REPORTS / "ui-long-answer-420.png"))
+    finally:
+        ctx.close()
+
+
+def test_short_chat_leaves_no_empty_band(browser, app_url):  # noqa: F811
+    """One short exchange at 1366×768: the chat is as tall as its messages (no big empty box under them),
+    the question box sits right under it, and the 问答 column ends at the bottom of the screen."""
+    ctx, page = open_page(browser, app_url, LAPTOP)
+    try:
+        ask(page, "房山区2020年的森林覆盖率目标是多少？")
+        wait_answers(page, 1)
+        page.wait_for_timeout(500)
+        chat = _box(page, "#pq-chat")
+        last = _box(page, FINAL)
+        empty = chat["y"] + chat["height"] - (last["y"] + last["height"])
+        assert empty < 200, f"{empty:.0f} px of empty chat under the answer"
+        ask_box = _box(page, "#pq-ask-row")
+        assert 0 <= ask_box["y"] - (chat["y"] + chat["height"]) < 40
+        left = _box(page, "#pq-left")
+        assert abs(left["y"] + left["height"] - LAPTOP["height"]) < 80, left  # no large empty area below
+        page.screenshot(path=str(REPORTS / "ui-short-1366.png"))
+    finally:
+        ctx.close()
+
+
+# --------------------------------------------------------------------------- quiet by default
+
+START = "试点问答已启动："
+
+
+def _lines(path: Path) -> list[str]:
+    return [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+
+
+def test_serve_is_quiet_by_default_and_verbose_with_v(browser, config, built_index, tmp_path):  # noqa: F811
+    """`pilotqa serve` prints one Chinese line with the URL and nothing else (no faiss loader, bm25s, httpx,
+    gradio or access-log lines); the page has no Gradio footer. `serve -v` shows the libraries' lines and
+    every request."""
+    from bench.common import stop_process
+    from rag.cli.parser import build_parser, config_from_args
+    from rag.config import Config
+    from rag.serve.server import verbose
+
+    quiet = tmp_path / "quiet"
+    quiet.mkdir()
+    proc, url, out, err = start_serve(config, quiet)
+    try:
+        ctx, page = open_page(browser, url + "/", LAPTOP)
+        try:
+            assert page.locator("footer:visible").count() == 0
+            assert "Use via API" not in page.inner_text("body") and "Gradio" not in page.inner_text("body")
+        finally:
+            ctx.close()
+        time.sleep(1)
+    finally:
+        stop_process(proc)
+    assert _lines(out) == [f"{START}{url}"], out.read_text(encoding="utf-8")
+    noise = _lines(err)
+    assert noise == [], noise
+
+    loud = tmp_path / "loud"
+    loud.mkdir()
+    proc, url, out, err = start_serve(config, loud, "-v")
+    try:
+        time.sleep(1)
+    finally:
+        stop_process(proc)
+    assert _lines(out) == [f"{START}{url}"]
+    text = err.read_text(encoding="utf-8", errors="replace")
+    assert "faiss" in text or "bm25s" in text, text[:2000]
+    assert "GET /readyz" in text, text[-2000:]  # uvicorn's access log
+
+    # PILOTQA_LOG=debug is the same switch as -v; neither is on by default
+    assert verbose(Config.from_env(env={"PILOTQA_LOG": "debug"}))
+    assert not verbose(Config.from_env(env={}))
+    assert config_from_args(build_parser(["serve"]).parse_args(["serve", "--verbose"])).log == "debug"

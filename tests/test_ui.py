@@ -278,6 +278,79 @@ def test_compare_table_rows():
     assert "比较：只有一个试点给出数字。" in html and html.count("北京市房山区") == 1
 
 
+def _cited_answer(n_pilots: int, **kw) -> dict:
+    """A which-pilots answer citing one passage of each of `n_pilots` pilots."""
+    cits, passages, names = [], [], []
+    for i in range(1, n_pilots + 1):
+        name = f"试点{i}号<img src=x>"
+        quote = f"第{i}条：大力推进海绵城市建设，完善排水防涝设施，提升城市韧性和承载能力"
+        cits.append({"n": i, "chunk_id": f"c{i}", "pilot": name, "section": "二、任务", "start_line": 10 * i,
+                     "end_line": 10 * i, "quote": quote, "doc": "a.txt", "page": None})
+        passages.append({"rank": i, "chunk_id": f"c{i}", "pilot": name, "section": "二、任务", "start_line": 10 * i,
+                         "end_line": 10 * i, "score": 0.5, "text": "前文。" + quote + "。"})
+        names.append(f"{name}[{i}]")
+    d = {"question": "哪些试点提出建设海绵城市？", "answer": f"共有{n_pilots}个试点提出“海绵城市”：" + "、".join(names) + "。",
+         "answerable": True, "citations": cits, "passages": passages, "grounded": True, "shape": "cross",
+         "is_cross": True, "rows": []}
+    d.update(kw)
+    return d
+
+
+def test_sources_beyond_five_fold_behind_one_summary():
+    from ui.render import sources_html
+
+    html = sources_html(_cited_answer(8), 0)
+    _assert_inert(html)
+    head, fold = html.split('<details class="pq-details pq-more">', 1)
+    assert head.count('class="pq-card pq-source') == 5 and fold.count('class="pq-card pq-source') == 3
+    assert "<summary>展开其余 3 条来源</summary>" in fold and "引用来源（8）" in head
+    few = sources_html(_cited_answer(5), 0)
+    assert "pq-more" not in few and few.count('class="pq-card pq-source') == 5
+
+
+def test_which_pilots_answer_opens_with_a_table():
+    from ui.render import answer_bubble, basis_snippet
+
+    bubble = answer_bubble(_cited_answer(3), 0)
+    _assert_inert(bubble)
+    assert bubble.index('<table class="pq-compare pq-which">') < bubble.index('<div class="pq-answer">')
+    assert "<th>试点</th><th>依据</th>" in bubble and bubble.count("<tr>") == 4  # the head and one row per pilot
+    assert '试点2号&lt;img src=x&gt;<sup class="cite-n cite-n-2">[2]</sup>' in bubble
+    assert "<b>海绵城市</b>" in bubble and "…" in bubble  # the cited words around the term, cut
+    # one pilot is no table; nor is an answer that is not a which-pilots one
+    assert "pq-which" not in answer_bubble(_cited_answer(1), 0)
+    assert "pq-which" not in answer_bubble(_cited_answer(3, shape="single", is_cross=False), 0)
+    # the snippet keeps the term in view and escapes the rest
+    snip = basis_snippet("一二三四五六七八九十<script>一二三四五六七八九十海绵城市一二三四五六七八九十一二三", ["海绵城市"], 16)
+    assert snip.startswith("…") and snip.endswith("…") and "<b>海绵城市</b>" in snip and "<script>" not in snip
+    assert basis_snippet("短句", ["海绵城市"]) == "短句"
+
+
+def test_eval_report_is_chinese_with_the_english_names_as_tooltips():
+    import html as H
+    import json
+
+    from ui.evalview import reason_html, report_html
+
+    report = json.loads((ROOT / "eval" / "reports" / "latest.json").read_text(encoding="utf-8"))
+    page = report_html(report)
+    for label, en in (("命中率@1", "hit@1"), ("前五命中率", "hit@5"), ("平均倒数排名@10", "MRR@10")):
+        assert f'title="{en}' in page and f">{label}</span>" in page
+    assert "检索方式：向量" in page and "检索方式：混合" in page and "共同设置：回答方式：抽取式，每题取 5 段" in page
+    # what the page shows (tags, tooltips and the gold set's own words taken out) has no Latin-letter word
+    shown = re.sub(r'<span class="pq-ev-data">.*?</span>', "", page)
+    shown = H.unescape(re.sub(r"<[^>]+>", " ", shown))
+    assert not re.findall(r"[A-Za-z]+", shown), sorted(set(re.findall(r"[A-Za-z]+", shown)))
+    one = dict(report, variants=[dict(report["variants"][-1], settings={"k": 5, "mode": "hybrid",
+                                                                          "answerer": "extractive"})])
+    assert "设置：检索方式：混合，回答方式：抽取式，每题取 5 段" in report_html(one)
+    reason = reason_html("wrong answer: missing 13 公里")
+    assert ">回答有误，缺少：13 公里<" in reason and 'title="wrong answer: missing 13 公里"' in reason
+    assert ">其他原因<" in reason_html("something new")
+    blind = report_html(dict(report, blind=True))
+    assert "盲测集" in blind and "未通过" not in blind
+
+
 def test_outline_shows_each_item_once(qa):
     """Numbered items whose heading opens their paragraph ("1.打造…平台。用国际视野…") appeared twice."""
     from ui.render import outline_html
@@ -385,13 +458,13 @@ def test_browse_unknown_pilot_is_friendly(client):
 
 
 def test_eval_report_endpoint(client):
-    md, png = client.predict("latest", api_name="/eval_report")
-    assert isinstance(md, str) and md
+    html = client.predict("latest", api_name="/eval_report")
+    assert isinstance(html, str) and 'class="pq-ev"' in html
     with pytest.raises(Exception):  # only the listed reports can be asked for
         client.predict("../../etc", api_name="/eval_report")
     from ui.evaltab import show_report
 
-    assert show_report(Config.from_env(), "../../etc") == ("没有这次评测运行的报告。", None)
+    assert "没有这次评测运行的报告。" in show_report(Config.from_env(), "../../etc")
 
 
 def test_llm_asks_extractive_asks_and_cite_have_separate_limits(server):
@@ -470,19 +543,19 @@ def test_run_eval_writes_a_run_folder_not_the_reports(qa, config, tmp_path):
     launch(demo, cfg, port=port, prevent_thread_lock=True, quiet=True)
     try:
         c = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
-        md0, png0 = c.predict("latest", api_name="/eval_report")
-        assert "暂无评测报告" in md0 and png0 is None
-        md, png, which = c.predict("gold.jsonl", 5, 4, api_name="/run_eval")
-        assert "评测完成" in md and "4 题" in md, md[:500]
+        md0 = c.predict("latest", api_name="/eval_report")
+        assert "暂无评测报告" in md0
+        md, which = c.predict("gold.jsonl", 5, 4, api_name="/run_eval")
+        assert "评测完成" in md and "4 题" in md and "开发集" in md, md[:500]
+        assert "命中率@1" in md and 'title="hit@1' in md and "每题取 5 段" in md
         which = which.get("value") if isinstance(which, dict) else which  # the picker's update
         new = set(evaltab.list_runs(cfg)) - before
         assert len(new) == 1 and which in new
         run = evaltab.runs_dir(cfg) / which
         assert {p.name for p in run.iterdir()} >= {f"{which}.md", f"{which}.json", f"{which}.png"}
-        assert png
         assert not (tmp_path / "reports").exists()
-        md2, _ = c.predict(which, api_name="/eval_report")
-        assert "评测报告" in md2
+        md2 = c.predict(which, api_name="/eval_report")
+        assert "汇总" in md2 and "只评测前 4 题" in md2 and "评测完成" not in md2
     finally:
         demo.close()
         for name in set(evaltab.list_runs(cfg)) - before:

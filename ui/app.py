@@ -25,6 +25,7 @@ from rag.config import Config
 from ui import chat as C
 from ui import render as R
 from ui.evaltab import build_eval_tab, run_choices
+from ui.i18n import GRADIO_WORDS
 from ui.render_cite import cite_html
 
 log = logging.getLogger("pilotqa.ui")
@@ -42,12 +43,18 @@ EXAMPLES = [
 ANSWERERS = [("抽取式（直接摘取原文句子）", "extractive"), ("大模型（生成回答并核验引用）", "llm")]
 
 CSS_PATH = Path(__file__).with_name("style.css")
+# The chat is as tall as its messages, between what makes the 问答 column end at the bottom of the screen
+# (no empty band under a short exchange) and what leaves the header, the tabs and the question box on
+# screen (at 1366×768); longer conversations scroll inside it. The phone layout is style.css's.
+CHAT_MIN = "max(120px, calc(100vh - 510px))"
+CHAT_MAX = "calc(100vh - 250px)"
 
 # The sources panel's script. (1) "在原文中查看" buttons become a `click` event with the pilot and lines.
 # (2) A click on an answer in the chat (or on one of its [n] markers) is remembered; when the panel shows
 # that answer (the chat's select event re-renders it; it may already be showing), the cited card is
-# brought into view and flashed, and the answer is marked in the chat. The chat's sanitizer keeps class
-# names only, so turn and marker numbers travel as classes (pq-turn-N, cite-n-N).
+# unfolded (when it is behind 展开其余 N 条来源), brought into view and flashed, and the answer is marked in
+# the chat. The chat's sanitizer keeps class names only, so turn and marker numbers travel as classes
+# (pq-turn-N, cite-n-N).
 JUMP_JS = """
 element.addEventListener('click', (e) => {
   const b = e.target.closest('.pq-jump');
@@ -63,6 +70,8 @@ const focus = () => {
   if (!want || !panel || panel.dataset.turn !== want.turn) return;
   window.__pqWant = null;
   const card = want.n ? panel.querySelector('.pq-n-' + want.n) : null;
+  const fold = card && card.closest('details');
+  if (fold) fold.open = true;
   (card || panel).scrollIntoView({behavior: 'smooth', block: 'nearest'});
   if (card) { card.classList.add('pq-flash'); setTimeout(() => card.classList.remove('pq-flash'), 1800); }
 };
@@ -114,8 +123,11 @@ def _theme():
 
 
 def launch_kwargs() -> dict:
-    """What `launch()` and `gr.mount_gradio_app()` both need for the app to look right."""
-    return {"theme": _theme(), "css": CSS_PATH.read_text(encoding="utf-8"), "footer_links": ["api"]}
+    """What `launch()` and `gr.mount_gradio_app()` both need for the app to look right: the theme, the CSS,
+    no footer (its links are Gradio's, in English: the API is documented at /docs instead), and Gradio's own
+    words in Chinese whatever the browser's language (ui/i18n.py)."""
+    return {"theme": _theme(), "css": CSS_PATH.read_text(encoding="utf-8"), "footer_links": [],
+            "i18n": gr.I18n(**GRADIO_WORDS)}
 
 
 def pilot_choices(qa) -> list[tuple[str, str]]:
@@ -138,11 +150,11 @@ def _mount_kb(qa, config) -> None:
         from ui import kb  # an optional dependency: its absence is handled here
     except ImportError as exc:
         if getattr(exc, "name", "") not in ("ui.kb", f"{__package__}.kb"):
-            log.warning("知识库 tab not loaded: %s", exc)
+            log.warning("知识库页面未能加载（knowledge-base tab not loaded）: %s", exc)
         return
     build = getattr(kb, "build_kb_tab", None)
     if build is None:
-        log.warning("ui/kb.py has no build_kb_tab(qa, config); 知识库 tab not shown")
+        log.warning("ui/kb.py 没有 build_kb_tab(qa, config)，知识库页面未显示")
         return
     build(qa, config)
 
@@ -195,14 +207,15 @@ def build_app(qa, config: Config, *, default_answerer: str | None = None) -> gr.
                         # Markdown off: bubbles are our escaped HTML, so no ![](…) or [](…) from a question, an
                         # answer or a passage becomes an image or a link; LaTeX off for the same reason.
                         # No copy buttons: they would copy the bubble's HTML; 导出对话 gives the clean text.
-                        chat = gr.Chatbot(label="对话", show_label=False, height=580, elem_id="pq-chat",
+                        chat = gr.Chatbot(label="对话", show_label=False, height=None, min_height=CHAT_MIN,
+                                          max_height=CHAT_MAX, elem_id="pq-chat",
                                           buttons=[], render_markdown=False, sanitize_html=True,
                                           allow_tags=False, latex_delimiters=[], feedback_options=None,
                                           layout="panel", allow_file_downloads=False,
                                           placeholder="在下方输入问题，例如“房山区2020年的森林覆盖率目标是多少？”"
                                                       "可以接着追问，例如“那户籍人口的呢？”")
                         with gr.Row(elem_id="pq-ask-row"):
-                            question = gr.Textbox(show_label=False, placeholder="输入问题，可以接着追问",
+                            question = gr.Textbox(label="问题", show_label=False, placeholder="输入问题，可以接着追问",
                                                   lines=1, max_lines=4, scale=5, elem_id="pq-question", autofocus=True)
                             send = gr.Button("提问", variant="primary", scale=1, min_width=80, elem_id="pq-send")
                         with gr.Column(elem_id="pq-controls"):
@@ -220,24 +233,25 @@ def build_app(qa, config: Config, *, default_answerer: str | None = None) -> gr.
                                 answerer = gr.Radio(
                                     ANSWERERS, value=default_answerer, label="回答方式", interactive=llm_ok,
                                     elem_id="pq-answerer",
-                                    info=None if llm_ok else "未配置大模型（设置 PILOTQA_LLM_BASE_URL 与 "
-                                                             "PILOTQA_LLM_MODEL 后可用），当前使用抽取式回答。")
+                                    info=None if llm_ok else "未配置大模型（管理员设置大模型地址和模型名称后可用），"
+                                                             "当前使用抽取式回答。")
                             with gr.Row():
                                 clear = gr.Button("新对话", variant="secondary", size="sm", elem_id="pq-clear")
-                                export = gr.DownloadButton("导出对话（Markdown）", value=None, size="sm",
+                                export = gr.DownloadButton("导出对话", value=None, size="sm",
                                                            variant="secondary", elem_id="pq-export")
                             go_ext = gr.Button("ask", visible="hidden", elem_id="pq-go-ext")
                             go_llm = gr.Button("ask_llm", visible="hidden", elem_id="pq-go-llm")
                     with gr.Column(scale=4, min_width=320, elem_id="pq-right"):
                         sources = gr.HTML(R.EMPTY_SOURCES, elem_id="pq-sources", js_on_load=SOURCES_JS,
                                           apply_default_css=False)
-                        with gr.Accordion("原始数据（JSON）", open=False, elem_id="pq-json"):
+                        with gr.Accordion("原始数据", open=False, elem_id="pq-json"):
                             answer_json = gr.JSON(label="回答与检索结果")
             with gr.Tab("引文查找", id="cite"):
                 gr.Markdown("粘贴一句话（原文或转述），检查它是否出自试点文件：**原文一致**（给出行号）、"
                             "**与原文不一致**（标出改动的字和数字）或**文件中没有**。")
                 with gr.Row():
-                    cite_in = gr.Textbox(show_label=False, placeholder="例如：到2020年，森林覆盖率达到45%",
+                    cite_in = gr.Textbox(label="要查找的句子", show_label=False,
+                                         placeholder="例如：到2020年，森林覆盖率达到45%",
                                          lines=2, max_lines=6, scale=5, elem_id="pq-cite-in")
                     cite_btn = gr.Button("查找出处", variant="primary", scale=1, min_width=80, elem_id="pq-cite-btn")
                 cite_out = gr.HTML(elem_id="pq-cite-out", js_on_load=JUMP_JS,

@@ -95,7 +95,7 @@ def friendly(exc: BaseException) -> str:
     """The user's message for an exception: QuestionError text as is, anything else logged + apology."""
     if isinstance(exc, QuestionError):
         return str(exc)
-    log.exception("handler failed: %s", exc)
+    log.exception("处理请求出错（handler failed）: %s", exc)
     return GENERIC_ERROR
 
 
@@ -121,7 +121,7 @@ def make_ask(qa, config, kind: str):
             try:
                 qa.reload_if_changed()
             except Exception:  # a broken new index must never stop answering from the current one
-                log.exception("reload_if_changed failed")
+                log.exception("新索引未能载入，继续用原索引回答（reload_if_changed failed）")
             q = clean_question(question)
             answerer = kind if (kind != "llm" or llm_ok) else "extractive"
             k = max(1, min(20, int(k or config.k)))

@@ -20,6 +20,9 @@ from rag.text import lines_label as text_lines_label
 
 _WS = re.compile(r"\s")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
+_TERM = re.compile(r"“([^”]{1,20})”")   # a which-pilots answer names what it looked for: 提出“智慧城市”
+SHOWN_SOURCES = 5      # source cards shown at once; the rest fold behind 展开其余 N 条来源
+BASIS_CHARS = 24       # the 依据 cell of a which-pilots table: this much of the quote, around the term
 
 
 def esc(s) -> str:
@@ -128,6 +131,9 @@ def answer_bubble(ans: Mapping, turn: int) -> str:
     text = str(ans.get("answer") or "")
     if not ans.get("answerable", True):
         parts.append(f'<div class="pq-chat-refusal"><b>文件中没有找到答案</b><br>{answer_html(text)}</div>')
+    elif _is_which(ans):
+        parts.append(which_table(ans))
+        parts.append(f'<div class="pq-answer">{answer_html(text)}</div>')
     elif ans.get("shape") == "compare" and ans.get("rows"):
         parts.append(compare_table(ans["rows"]))
         # what the rows do not say (e.g. "比较：A（45）高于B（39）。") stays as text under the table
@@ -188,6 +194,54 @@ def compare_table(rows: Sequence[Mapping]) -> str:
         body.append(f'<tr><td class="pq-pilot-cell">{esc(r.get("pilot"))}</td>{cells}'
                     f'<td class="pq-lines-cell">{lines}</td></tr>')
     return ('<table class="pq-compare"><thead><tr><th>试点</th><th>回答</th><th>原文</th><th>行号</th></tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def _is_which(ans: Mapping) -> bool:
+    """A which-pilots answer (哪些试点…) that cites more than one pilot."""
+    cross = ans.get("shape") == "cross" or ans.get("is_cross")
+    return bool(cross and ans.get("answerable", True) and len(_pilot_rows(ans.get("citations") or [])) > 1)
+
+
+def _pilot_rows(citations: Sequence[Mapping]) -> list[tuple[str, list[Mapping]]]:
+    """Citations grouped by pilot, in the order the answer first cites each."""
+    rows: dict[str, list[Mapping]] = {}
+    for c in sorted(citations, key=lambda c: int(c.get("n") or 0)):
+        rows.setdefault(str(c.get("pilot") or ""), []).append(c)
+    return [(p, cs) for p, cs in rows.items() if p]
+
+
+def basis_snippet(quote: str, terms: Sequence[str], width: int = BASIS_CHARS) -> str:
+    """Escaped HTML: the part of `quote` around the first term it contains (the term in bold), at most
+    `width` characters, with … where it was cut."""
+    quote = " ".join(str(quote or "").split())
+    span = next((s for s in (find_span(quote, t) for t in terms if t) if s), None)
+    if span is None:
+        a, b = 0, min(len(quote), width)
+    else:
+        room = max(0, width - (span[1] - span[0]))
+        a = max(0, span[0] - room // 3)
+        b = min(len(quote), max(span[1], a + width))
+        a = max(0, min(a, b - width))
+    head, tail = ("…" if a > 0 else ""), ("…" if b < len(quote) else "")
+    shown = quote[a:b]
+    if span is not None:
+        inner = mark_spans(shown, [(span[0] - a, span[1] - a)], tag="b")
+    else:
+        inner = esc(shown)
+    return head + inner + tail
+
+
+def which_table(ans: Mapping) -> str:
+    """试点 | 依据: one row per pilot the answer names, each with its [n] markers and the cited words."""
+    terms = _TERM.findall(str(ans.get("answer") or ""))
+    body = []
+    for pilot, cits in _pilot_rows(ans.get("citations") or []):
+        ns = sorted({int(c["n"]) for c in cits if c.get("n") is not None})
+        markers = "".join(f'<sup class="cite-n cite-n-{n}">[{n}]</sup>' for n in ns)
+        body.append(f'<tr><td class="pq-pilot-cell">{esc(pilot)}{markers}</td>'
+                    f'<td class="pq-basis">{basis_snippet(str(cits[0].get("quote") or ""), terms)}</td></tr>')
+    return ('<table class="pq-compare pq-which"><thead><tr><th>试点</th><th>依据</th></tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')
 
 
@@ -276,11 +330,17 @@ def sources_html(ans: Mapping, turn: int | None = None) -> str:
     if by_chunk:
         head = "引用来源" if ans.get("answerable", True) else "最接近的原文（仅供参考）"
         parts.append(f'<div class="pq-h">{head}（{len(by_chunk)}）</div>')
+    cards = []
     for cid, cits in by_chunk.items():
         # a citation whose passage was not kept (should not happen) still shows its own quote and lines
         p = passages.get(cid) or {"pilot": cits[0].get("pilot"), "section": cits[0].get("section"),
                                   "text": "\n".join(dict.fromkeys(c.get("quote", "") for c in cits))}
-        parts.append(source_card(cits, p))
+        cards.append(source_card(cits, p))
+    parts += cards[:SHOWN_SOURCES]
+    if len(cards) > SHOWN_SOURCES:
+        rest = cards[SHOWN_SOURCES:]
+        parts.append(f'<details class="pq-details pq-more"><summary>展开其余 {len(rest)} 条来源</summary>'
+                     f'<div class="pq-more-body">{"".join(rest)}</div></details>')
     others = [p for p in ans.get("passages") or [] if p.get("chunk_id") not in by_chunk]
     if others:
         title = "其他检索到的片段" if by_chunk else "检索到的片段"
@@ -297,7 +357,7 @@ def message_html(text: str, kind: str = "info") -> str:
 
 
 EMPTY_SOURCES = ('<div class="pq-sources"><div class="pq-empty">提问后，回答所引用的原文会显示在这里：'
-                 '试点名称、章节、行号，以及被引用的句子。点击对话中的任一回答或其 [n] 标记，可查看该回答的来源。</div></div>')
+                 '试点名称、章节、行号，以及被引用的句子。点击对话中的任一回答或其中的编号标记，可查看该回答的来源。</div></div>')
 
 
 # --------------------------------------------------------------------------- browsing
