@@ -1,113 +1,44 @@
-"""The question → retrieval → answer pipeline as a langchain-core Runnable.
+"""The answer flow as a langchain-core Runnable: a thin adapter over `rag.flow.AnswerFlow`.
 
-    chain = build_chain(retriever, answerer)            # retriever.retrieve(q, k=, pilot=, mode=) -> Retrieval
+    chain = build_chain(retriever, answerer)            # a Runnable: str | {"question", "k", "pilot", "mode"}
     answer = chain.invoke("<试点><年份>的<指标>是多少？")        # -> Answer
-    answer = chain.invoke({"question": "...", "k": 8, "pilot": "北京市房山区", "mode": "hybrid"})
     for item in chain.stream("..."):                      # str deltas, then exactly one Answer (last)
         ...
+    chain.pipeline                                        # parse | retrieve | answer, as RunnableLambdas
 
-Stages are `RunnableLambda`s (parse → retrieve → answer); each is timed into `Answer.timings_ms`
-(`retrieve`, `answer`, `total`, milliseconds). With `fallback=` (e.g. an `ExtractiveAnswerer`), an `LLMError`
-from the answerer is answered by the fallback instead, with a notice; when streaming, deltas already yielded
-stay yielded and the final `Answer` (the fallback's) is what counts.
+The stages are the flow's own methods, so an answer is the same whichever way it was asked; the server
+answers through this chain (`PilotQA(langchain=True)`), the command line through the flow alone.
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Iterator
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from rag.answer import Answer, LLMError
+from rag.answer import Answer
+from rag.flow import AnswerFlow, parse_input
 
 __all__ = ["build_chain", "AnswerChain", "parse_input"]
 
 
-def parse_input(inp: Any) -> dict:
-    """str or {"question", "k", "pilot", "mode"} → a normalised request dict."""
-    if isinstance(inp, str):
-        req = {"question": inp}
-    elif isinstance(inp, dict):
-        req = dict(inp)
-    else:
-        raise TypeError(f"chain input must be a question string or a dict, not {type(inp).__name__}")
-    q = (req.get("question") or "").strip()
-    if not q:
-        raise ValueError("问题不能为空（empty question）")
-    return {"question": q, "k": req.get("k"), "pilot": req.get("pilot"), "mode": req.get("mode"),
-            "info": req.get("info"), "within": req.get("within"), "_t0": time.perf_counter()}
-
-
 class AnswerChain(Runnable[Any, Answer]):
-    """parse → retrieve → answer; `invoke` returns an `Answer`, `stream` yields str deltas then the `Answer`."""
+    """parse → retrieve → answer as RunnableLambdas; `invoke` returns an `Answer`, `stream` yields str deltas
+    then the `Answer`."""
 
     def __init__(self, retriever, answerer, fallback=None):
-        self.retriever = retriever
-        self.answerer = answerer
-        self.fallback = fallback
-        self.parse = RunnableLambda(parse_input, name="parse")
-        self.retrieve = RunnableLambda(self._retrieve, name="retrieve")
-        self.answer = RunnableLambda(self._answer, name="answer")
+        self.flow = AnswerFlow(retriever, answerer, fallback=fallback)
+        self.retriever, self.answerer, self.fallback = retriever, answerer, fallback
+        self.parse = RunnableLambda(self.flow.parse, name="parse")
+        self.retrieve = RunnableLambda(self.flow.retrieve, name="retrieve")
+        self.answer = RunnableLambda(self.flow.answer, name="answer")
         self.pipeline = self.parse | self.retrieve | self.answer
-
-    # ------------------------------------------------------------------ stages
-
-    def _retrieve(self, req: dict) -> dict:
-        t = time.perf_counter()
-        retrieval = self.retriever.retrieve(req["question"], k=req.get("k"), pilot=req.get("pilot"),
-                                            mode=req.get("mode"), info=req.get("info"), within=req.get("within"))
-        return {**req, "retrieval": retrieval, "retrieve_ms": (time.perf_counter() - t) * 1000}
-
-    def _finish(self, state: dict, ans: Answer, t_answer: float, notice: str | None = None) -> Answer:
-        end = time.perf_counter()
-        ans.timings_ms = {"retrieve": round(state["retrieve_ms"], 2),
-                          "answer": round((end - t_answer) * 1000, 2),
-                          "total": round((end - state["_t0"]) * 1000, 2)}
-        if notice:
-            ans.notice = notice if not ans.notice else f"{notice} {ans.notice}"
-        return ans
-
-    def _fallback(self, state: dict, exc: LLMError) -> tuple[Answer, str]:
-        if self.fallback is None:
-            raise exc
-        ans = self.fallback.answer(state["question"], state["retrieval"])
-        return ans, f"大模型暂时不可用（{exc}），以下为抽取式回答。"
-
-    def _answer(self, state: dict) -> Answer:
-        t = time.perf_counter()
-        notice = None
-        try:
-            ans = self.answerer.answer(state["question"], state["retrieval"])
-        except LLMError as exc:
-            ans, notice = self._fallback(state, exc)
-        return self._finish(state, ans, t, notice)
-
-    # ------------------------------------------------------------------ Runnable
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:
         return self.pipeline.invoke(input, config)
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[str | Answer]:
         state = self.retrieve.invoke(self.parse.invoke(input, config), config)
-        t = time.perf_counter()
-        final: Answer | None = None
-        notice = None
-        try:
-            if hasattr(self.answerer, "stream"):
-                for item in self.answerer.stream(state["question"], state["retrieval"]):
-                    if isinstance(item, Answer):
-                        final = item
-                    elif item:
-                        yield item
-            else:
-                final = self.answerer.answer(state["question"], state["retrieval"])
-                yield final.text
-        except LLMError as exc:
-            final, notice = self._fallback(state, exc)
-            yield final.text
-        if final is None:  # pragma: no cover - an answerer's stream must end with its Answer
-            raise RuntimeError("answerer stream ended without an Answer")
-        yield self._finish(state, final, t, notice)
+        yield from self.flow.stream_from(state)
 
 
 def build_chain(retriever, answerer, fallback=None) -> AnswerChain:

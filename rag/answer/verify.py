@@ -45,8 +45,8 @@ class Verified:
 
     @property
     def grounded(self) -> bool:
-        """Every shown claim is supported (unsupported ones are not shown) and something cited is shown."""
-        return bool(self.citations)
+        """Nothing the writer said was removed, and something cited is shown."""
+        return bool(self.citations) and not self.unsupported
 
 
 def is_refusal_text(text: str) -> bool:

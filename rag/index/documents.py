@@ -14,7 +14,6 @@ the CLI and the app.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -28,8 +27,9 @@ from typing import Callable, Sequence
 
 from rag.config import Config
 from rag.corpus import CorpusError, is_document_name, load_corpus
+from rag.corpus import folder as docs_folder
 from rag.corpus.folder import ensure_documents
-from rag.corpus.ingest import TYPES, Extracted, IngestError, load, type_label
+from rag.corpus.ingest import TYPES, Extracted, IngestError, Limits, load, type_label
 from rag.corpus.ingest.cache import DIRNAME, ExtractCache
 from rag.corpus.plain import PLAIN_NOTE
 from rag.files import sha256_file
@@ -50,12 +50,21 @@ class DocumentError(ValueError):
         super().__init__(f"{zh} / {en}")
 
 
+class NameClash(DocumentError):
+    """Files named as documents the folder has: replacing them needs the user's confirmation (`replace=True`)."""
+
+    def __init__(self, names: list[str]):
+        self.names = list(names)
+        super().__init__(f"已有同名文档“{'、'.join(self.names)}”。要替换它，请确认替换（命令行加 --replace）",
+                         f"a document named {', '.join(self.names)} exists; confirm to replace it (--replace)")
+
+
 @dataclass
 class DocInfo:
     name: str
     type: str                 # "PDF", "Word", "文本", "Markdown"
     pages: int | None
-    units: str                # "59 个试点" / "12 个章节"
+    units: str                # "59 个试点" / "12 个章节，40 段" / "8 段" (a document without headings)
     chunks: int | None        # None: not in the index
     added: str                # local time the file was added (its mtime in the folder)
     status: str               # 已索引 / 待索引 / 已删除（待重建）
@@ -70,9 +79,13 @@ class ChangeReport:
     embedded: int = 0          # chunks embedded for this change (the rest came from the cache)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    messages_zh: list[str] = field(default_factory=list)  # the same lines in Chinese only (the app shows these)
+
+    def summary_zh(self) -> str:
+        return f"索引已更新：共 {self.chunks} 个片段，本次新嵌入 {self.embedded} 个，用时 {self.seconds:.1f} 秒"
 
     def summary(self) -> str:
-        return (f"索引已更新：共 {self.chunks} 个片段，本次新嵌入 {self.embedded} 个，用时 {self.seconds:.1f} 秒 / "
+        return (f"{self.summary_zh()} / "
                 f"index updated: {self.chunks} chunks, {self.embedded} embedded now, {self.seconds:.1f} s")
 
 
@@ -136,19 +149,20 @@ def check_name(name: str, existing: Sequence[str] = ()) -> str:
 
 @contextmanager
 def _locked(config: Config):
-    """One document operation at a time per folder (CLI and app alike); a second one is told to wait."""
-    d = docs_dir(config) / DIRNAME
-    d.mkdir(parents=True, exist_ok=True)
-    with open(d / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DocumentError("知识库正在更新（另一个添加、删除或重建正在进行），请稍后再试",
-                                "another document operation is running; try again shortly") from None
-        try:
+    """One document operation at a time per folder (CLI and app alike); a second one is told to wait. A change a
+    crash interrupted is settled first (`rag.corpus.folder.reconcile`), so every operation starts from a folder
+    that agrees with the index."""
+    if Path(config.docs_dir).resolve() == Path(config.bundled_dir).resolve():
+        raise DocumentError(f"内置语料目录是只读的：{config.docs_dir}。请用文档目录（PILOTQA_DOCS_DIR）管理文档",
+                            f"the bundled corpus folder is read-only: {config.docs_dir}; use a documents folder")
+    docs_dir(config)
+    try:
+        with docs_folder.locked(config):
+            docs_folder.settle(config)
             yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    except BlockingIOError:
+        raise DocumentError("知识库正在更新（另一个添加、删除或重建正在进行），请稍后再试",
+                            "another document operation is running; try again shortly") from None
 
 
 def _indexed(config: Config) -> dict[str, str]:
@@ -175,22 +189,31 @@ def _rebuild(config: Config, progress: Progress | None, embedder, before: dict[s
 
 
 def add_documents(config: Config, files: Sequence[str | Path], names: Sequence[str | None] | None = None, *,
-                  progress: Progress | None = None, embedder=None) -> ChangeReport:
-    """Check, copy and index `files` (stored as `names`, default their own names); all or nothing."""
+                  progress: Progress | None = None, embedder=None, replace: bool = False) -> ChangeReport:
+    """Check, copy and index `files` (stored as `names`, default their own names); all or nothing. A file whose
+    name a document already has replaces it only with `replace` (the user confirmed), and the replaced version
+    is kept until the new index is published."""
     if not files:
         raise DocumentError("没有选择要添加的文件", "no file given")
     names = list(names) if names else [None] * len(files)
     limit = float(config.max_upload_mb)
+    limits = Limits.from_config(config)  # what a file may unpack to, and how long reading it may take
     with _locked(config):
         folder = docs_dir(config)
         folder.mkdir(parents=True, exist_ok=True)
         existing = [p.name for p in document_paths(config)]
-        planned: list[tuple[Path, str, Extracted]] = []
-        for i, (src, name) in enumerate(zip(files, names)):
-            src = Path(src)
-            name = check_name(name or src.name, existing + [n for _, n, _ in planned])
-            if name in (n for _, n, _ in planned):
+        checked: list[str] = []
+        for src, name in zip(files, names):
+            name = check_name(name or Path(src).name, existing + checked)
+            if name in checked:
                 raise DocumentError(f"同一个文件“{name}”选择了两次", f"{name!r} was given twice")
+            checked.append(name)
+        clash = [n for n in checked if n in existing]
+        if clash and not replace:  # before anything is read: the user is asked first
+            raise NameClash(clash)
+        planned: list[tuple[Path, str, Extracted]] = []
+        for i, (src, name) in enumerate(zip(files, checked)):
+            src = Path(src)
             if not src.is_file():
                 raise DocumentError(f"找不到文件：{src}", f"no such file: {src}")
             size = src.stat().st_size
@@ -200,36 +223,39 @@ def add_documents(config: Config, files: Sequence[str | Path], names: Sequence[s
             if progress:
                 progress(0.4 * i / len(files), f"正在读取 {name}……")
             try:
-                ex = ExtractCache(folder / DIRNAME).load(src, name=name)
+                ex = ExtractCache(folder / DIRNAME).load(src, name=name, limits=limits)
             except IngestError as exc:
                 raise DocumentError(f"无法添加 {exc.name}：{exc.zh}", f"{exc.name}: {exc.en}") from None
             planned.append((src, name, ex))
         before = _indexed(config)
         backups: list[tuple[Path, Path | None]] = []   # (document, its previous version or None)
+        entries = []
+        for src, name, ex in planned:
+            dst = folder / name
+            held = folder / DIRNAME / f".held-{os.getpid()}-{name}" if dst.exists() else None
+            backups.append((dst, held))
+            entries.append({"name": name, "new": ex.sha256, "held": str(held) if held else None})
+        # written down first: a crash from here on is finished or undone by what the published index holds
+        docs_folder.begin(config, entries)
         try:
-            for src, name, ex in planned:
-                dst = folder / name
-                old = None
-                if dst.exists():
-                    old = folder / DIRNAME / f".old-{os.getpid()}-{name}"
-                    os.replace(dst, old)
-                backups.append((dst, old))
+            for (src, name, ex), (dst, held) in zip(planned, backups):
                 tmp = folder / DIRNAME / f".new-{os.getpid()}-{name}"
                 shutil.copyfile(src, tmp)
+                if held is not None:
+                    os.link(dst, held)  # the replaced version stays until the new index is published
                 os.replace(tmp, dst)  # atomic: the folder never holds half a file
             report = _rebuild(config, progress, embedder, before)
         except BaseException as exc:
-            _restore(backups)
+            docs_folder.undo(config)
             if isinstance(exc, DocumentError):
                 raise
             raise DocumentError(f"索引更新失败，已撤销本次添加：{_why(exc)}",
                                 f"the index update failed; nothing was added: {_why(exc)}") from exc
-        for _, old in backups:
-            if old is not None:
-                old.unlink(missing_ok=True)
-    for (_, name, ex), (_, old) in zip(planned, backups):
+        docs_folder.finish(config)
+    for (_, name, ex), (_, old) in zip(planned, backups):  # `old`: the version it replaced
         verb = ("已更新", "updated") if old is not None else ("已添加", "added")
         report.messages.append(f"{verb[0]} {name}（{_describe_zh(ex)}） / {verb[1]} {name} ({_describe_en(ex)})")
+        report.messages_zh.append(f"{verb[0]} {name}（{_content_zh(ex, folder / name)}）")
         report.warnings.extend(f"{name}: {w}" for w in ex.meta.get("warnings", []))
     return report
 
@@ -248,16 +274,18 @@ def remove_document(config: Config, name: str, *, progress: Progress | None = No
                                 "this is the only document: the knowledge base needs at least one")
         before = _indexed(config)
         path = folder / name
-        held = folder / DIRNAME / f".removed-{os.getpid()}-{name}"
-        os.replace(path, held)
+        held = folder / DIRNAME / f".held-{os.getpid()}-{name}"
+        docs_folder.begin(config, [{"name": name, "new": None, "held": str(held), "held_sha": sha256_file(path)}])
         try:
+            os.replace(path, held)
             report = _rebuild(config, progress, embedder, before)
         except BaseException as exc:
-            os.replace(held, path)
+            docs_folder.undo(config)
             raise DocumentError(f"索引更新失败，已撤销删除：{_why(exc)}",
                                 f"the index update failed; nothing was removed: {_why(exc)}") from exc
-        held.unlink(missing_ok=True)
+        docs_folder.finish(config)
     report.messages.append(f"已删除 {name} / removed {name}")
+    report.messages_zh.append(f"已删除 {name}")
     return report
 
 
@@ -271,15 +299,8 @@ def reindex(config: Config, *, progress: Progress | None = None, embedder=None) 
         except Exception as exc:
             raise DocumentError(f"重建索引失败：{_why(exc)}", f"the rebuild failed: {_why(exc)}") from exc
     report.messages.append("已按文档目录重建索引 / re-indexed from the documents folder")
+    report.messages_zh.append("已按文档目录重建索引")
     return report
-
-
-def _restore(backups: list[tuple[Path, Path | None]]) -> None:
-    for dst, old in reversed(backups):
-        if old is not None:
-            os.replace(old, dst)
-        else:
-            dst.unlink(missing_ok=True)
 
 
 def _why(exc: BaseException) -> str:
@@ -303,8 +324,11 @@ def _describe_en(ex: Extracted) -> str:
 def list_documents(config: Config, chunks: Sequence | None = None) -> list[DocInfo]:
     """Every document in the folder (and any the index still holds), with what the index knows of it.
 
-    `chunks`: the loaded index's chunks (the app passes its own); None reads the published index.
+    `chunks`: the loaded index's chunks (the app passes its own); None reads the published index. A change a
+    crash interrupted is settled first, so what is listed is what the index holds.
     """
+    if Path(config.docs_dir).is_dir():
+        docs_folder.reconcile(config)
     if chunks is None:
         chunks = _published_chunks(config)
     # by file name: names are unique in one folder, and an index keeps serving if the folder is moved
@@ -317,13 +341,7 @@ def list_documents(config: Config, chunks: Sequence | None = None) -> list[DocIn
     for p in document_paths(config):
         st = p.stat()
         sha = sha256_file(p)
-        try:
-            corpus = load_corpus([p])  # extracts into the cache when not there yet
-            pilots = [q for q in corpus.pilots if q.province]
-            units = f"{len(pilots)} 个试点" if pilots else \
-                f"{sum(1 for q in corpus.pilots for _ in q.iter_sections())} 个章节"
-        except CorpusError as exc:
-            units = f"无法读取：{exc}"
+        units = _units(p)
         ex = cache.get(sha)
         status = "已索引" if indexed.get(p.name) == sha else ("待索引（已改动）" if p.name in indexed else "待索引")
         out.append(DocInfo(name=p.name, type=type_label(ex.kind if ex else TYPES.get(p.suffix.lower(), "")),
@@ -336,6 +354,33 @@ def list_documents(config: Config, chunks: Sequence | None = None) -> list[DocIn
             out.append(DocInfo(name=name, type="", pages=None, units="", chunks=per_name.get(name), added="",
                                status="已删除（待重建）"))
     return out
+
+
+def _units(path: Path) -> str:
+    """What a document holds, as the index reads it: its pilots, or a plain document's sections and paragraphs."""
+    try:
+        corpus = load_corpus([path])  # extracts into the cache when not there yet
+    except CorpusError as exc:
+        return f"无法读取：{exc}"
+    pilots = [q for q in corpus.pilots if q.province]
+    return f"{len(pilots)} 个试点" if pilots else _plain_units(corpus.pilots)
+
+
+def _content_zh(ex: Extracted, path: Path) -> str:
+    """The app's line for an added document: its type, pages and what it holds (as the 知识库 table says)."""
+    units = _units(path)
+    if units.startswith("无法读取"):
+        return _describe_zh(ex)
+    pages = f"，{ex.n_pages} 页" if ex.n_pages else ""
+    return f"{type_label(ex.kind)}{pages}，{units}"
+
+
+def _plain_units(docs: Sequence) -> str:
+    """What a plain document holds, as it really is: its sections (a Markdown file's top-level parts count as
+    sections too) and paragraphs, or its paragraphs alone when it has no headings."""
+    sections = sum(1 for q in docs for _ in q.iter_sections()) + (len(docs) if len(docs) > 1 else 0)
+    paragraphs = sum(1 for q in docs for _ in q.paragraphs())
+    return f"{sections} 个章节，{paragraphs} 段" if sections else f"{paragraphs} 段"
 
 
 def _published_chunks(config: Config):

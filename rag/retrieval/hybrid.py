@@ -23,19 +23,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, PrivateAttr
-
-from rag.index.chunk_stats import bigram_idf, lead_years
+from rag.index.chunk_stats import bigram_idf, lead_years, simplified_texts
 from rag.index.chunking import Chunk
 from rag.query.analysis import QuestionAnalyzer
 from rag.query.info import QuestionInfo, normalize
 from rag.retrieval import cross
 from rag.retrieval.facts import select as select_facts
 from rag.retrieval.fusion import FUSERS, FUSIONS, Fusion
-from rag.text import bigrams, candidate_sentences, norm, to_simplified
+from rag.text import bigrams, candidate_sentences, norm
 
 MODES = ("dense", "bm25", "hybrid")
 
@@ -108,35 +103,34 @@ class _State:
     svcache: dict[str, np.ndarray] = field(default_factory=dict)  # sentence vectors computed here (old indexes)
 
 
-class HybridRetriever(BaseRetriever):
-    """Dense + BM25 retrieval over a loaded index, scoped and shaped by the question analysis."""
+class HybridRetriever:
+    """Dense + BM25 retrieval over a loaded index, scoped and shaped by the question analysis.
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    Plain Python, so a command-line question never imports LangChain; `as_langchain()` gives the same
+    retriever as a LangChain `BaseRetriever` (`rag.retrieval.langchain`)."""
 
-    index: Any
-    embedder: Any = None
-    k: int = 5
-    mode: str = "hybrid"
     # Fusion chosen on eval/gold.jsonl (dev): weighted min-max at dense weight 0.6 beat RRF at every k.
-    fusion: str = Fusion.WEIGHTED.value
-    rrf_k: float = 60.0
-    dense_weight: float = 0.6
-    restrict: bool = True          # a named pilot: search only its chunks (else boost them)
-    cross_max: int = 80            # cross questions: every qualifying pilot, then second passages
-    cross_per_pilot: int = 6
-    reranker: Any = None           # a `rag.rerank.Reranker` (or None)
-    rerank_top: int = 20
+    def __init__(self, index, embedder=None, *, k: int = 5, mode: str = "hybrid", fusion: str = Fusion.WEIGHTED.value,
+                 rrf_k: float = 60.0, dense_weight: float = 0.6, restrict: bool = True, cross_max: int = 80,
+                 cross_per_pilot: int = 6, reranker=None, rerank_top: int = 20):
+        self.index, self.embedder = index, embedder
+        self.k, self.mode, self.fusion, self.rrf_k, self.dense_weight = k, mode, fusion, rrf_k, dense_weight
+        self.restrict = restrict                # a named pilot: search only its chunks (else boost them)
+        self.cross_max = cross_max              # cross questions: every qualifying pilot, then second passages
+        self.cross_per_pilot = cross_per_pilot
+        self.reranker, self.rerank_top = reranker, rerank_top  # a `rag.retrieval.rerank.Reranker` (or None)
+        self._st = self._derive()
 
-    _st: _State = PrivateAttr()
-
-    def model_post_init(self, __context: Any) -> None:
+    def _derive(self) -> "_State":
         idx = self.index
         chunks = idx.chunks
         n = len(chunks)
         pilots = list(dict.fromkeys(c.pilot for c in chunks))
         pos = {p: i for i, p in enumerate(pilots)}
         pilot_of = np.array([pos[c.pilot] for c in chunks], dtype=np.int32) if n else np.zeros(0, np.int32)
-        simple = [norm(to_simplified(c.text)) for c in chunks]  # the slow opencc pass, once per chunk
+        stored = idx.search_texts() if hasattr(idx, "search_texts") else None
+        derived = stored or simplified_texts(chunks)  # the slow opencc pass, stored by the build
+        simple = derived["texts"]
         by_pilot: dict[str, list[str]] = {}
         for c, t in zip(chunks, simple):
             by_pilot.setdefault(c.pilot, []).append(t)
@@ -148,12 +142,12 @@ class HybridRetriever(BaseRetriever):
         vecs = None
         if not hasattr(idx, "dense_scores") and getattr(idx, "dense", None) is not None and idx.dense.ntotal == n:
             vecs = np.ascontiguousarray(idx.dense.reconstruct_n(0, n), dtype=np.float32)
-        self._st = _State(
+        st = _State(
             pilots=pilots,
             pilot_of=pilot_of,
             pilot_idx={p: np.flatnonzero(pilot_of == i) for i, p in enumerate(pilots)},
             # what key terms are looked for in: the chunk's own heading + its text
-            norm_texts=[(norm(to_simplified(c.section.split(" > ")[-1])) + t).lower() for c, t in zip(chunks, simple)],
+            norm_texts=[(h + t).lower() for h, t in zip(derived["sections"], simple)],
             top_sections=[c.top_section for c in chunks],
             analyzer=QuestionAnalyzer(gaz, {p: "\n".join(t) for p, t in by_pilot.items()},
                                       frozenset(f.measure for f in getattr(idx, "facts", None) or ())),
@@ -165,6 +159,7 @@ class HybridRetriever(BaseRetriever):
             raise ValueError(f"unknown retrieval mode {self.mode!r} (choose {', '.join(MODES)})")
         if self.fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {self.fusion!r} (choose {', '.join(FUSIONS)})")
+        return st
 
     @classmethod
     def from_config(cls, index, embedder, config) -> "HybridRetriever":
@@ -216,6 +211,13 @@ class HybridRetriever(BaseRetriever):
         facts = None
         if shape == "aggregate":
             facts = select_facts(self.index.facts, info.aggregate)
+            if not facts.rows and not facts.aside and info.pilots:
+                # the table holds none of it ("比2014年多出多少" of a measure no plan states as a level): the
+                # named pilots' passages answer instead, as for any other question
+                shape = "compare" if len(info.pilots) >= 2 else "single"
+                info = replace(info, shape=shape, aggregate=None)
+                facts = None
+        if shape == "aggregate":
             passages = self._fact_passages(facts)
         elif shape == "cross":
             passages = self._cross(info, scores, mode, query)
@@ -263,8 +265,11 @@ class HybridRetriever(BaseRetriever):
                 cache[cid] = vecs[rows] if rows else np.zeros((0, vecs.shape[1] if vecs.ndim == 2 else 1), np.float32)
         return {cid: cache[cid] for cid in chunk_ids if cid in cache}
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [passage_to_document(p) for p in self.retrieve(query).passages]
+    def as_langchain(self):
+        """This retriever as a LangChain `BaseRetriever` (passages → `Document`s with their citation fields)."""
+        from rag.retrieval.langchain import LangChainRetriever  # LangChain loads only where it is used
+
+        return LangChainRetriever(retriever=self, k=self.k)
 
     def clear_cache(self) -> None:
         """Forget cached question vectors (a repeated question is otherwise not re-embedded): measurements
@@ -471,23 +476,11 @@ class HybridRetriever(BaseRetriever):
 # --------------------------------------------------------------------------- helpers
 
 
-def passage_to_document(p: Passage) -> Document:
-    c = p.chunk
-    return Document(
-        page_content=c.text,
-        metadata={
-            "chunk_id": c.id, "pilot": c.pilot, "province": c.province, "section": c.section,
-            "top_section": c.top_section, "start_line": c.start_line, "end_line": c.end_line,
-            "source": c.source, "rank": p.rank, "score": p.score, "scores": dict(p.scores),
-        },
-    )
-
-
 def _ms(s: float) -> float:
     return round(s * 1000, 3)
 
 
 __all__ = [
     "Passage", "Retrieval", "HybridRetriever", "Fusion", "FUSERS", "detect_pilots", "resolve_pilot",
-    "suggest_pilots", "passage_to_document", "MODES", "FUSIONS",
+    "suggest_pilots", "MODES", "FUSIONS",
 ]

@@ -14,6 +14,7 @@ answer any request. Errors are JSON, `{"error": {"message": "中文 / English", 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, is_dataclass
 from functools import partial
 from pathlib import Path
@@ -23,7 +24,7 @@ import anyio
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("pilotqa.api")
@@ -131,22 +132,33 @@ class Service:
         self.default_answerer = default_answerer if (default_answerer and (default_answerer != "llm" or llm_ok)) \
             else "extractive"
         self.workers = workers
+        # LLM answers wait in a pool of their own (a hung endpoint fills only that one), so extractive asks,
+        # search and cite always find a worker; the LLM pool's size is the LLM's own concurrency
+        self.llm_workers = max(1, int(getattr(config, "llm_concurrency", 4)))
         self._limiter: anyio.CapacityLimiter | None = None
+        self._llm_limiter: anyio.CapacityLimiter | None = None
 
-    async def run(self, fn: Callable, *args, **kwargs):
-        """`fn(*args, **kwargs)` in a worker thread (at most `workers` at once); facade errors become 400s."""
+    async def run(self, fn: Callable, *args, llm: bool = False, **kwargs):
+        """`fn(*args, **kwargs)` in a worker thread (at most `workers` at once, or `llm_workers` for LLM answers);
+        facade errors become 400s."""
         from rag.query.validate import QuestionError  # the evaluation loads only for this command
 
         if self._limiter is None:  # created inside the event loop that uses it
             self._limiter = anyio.CapacityLimiter(self.workers)
+            self._llm_limiter = anyio.CapacityLimiter(self.llm_workers)
+        limiter = self._llm_limiter if llm else self._limiter
         try:
-            return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._limiter)
+            return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=limiter)
         except QuestionError as exc:
             raise question_error(exc, self.qa, kwargs.get("pilot")) from None
 
     async def call(self, method: str, *args, **kwargs):
-        """`qa.<method>(*args, **kwargs)` in a worker thread, on the newest published index."""
-        return await self.run(self._call, method, *args, **kwargs)
+        """`qa.<method>(*args, **kwargs)` in a worker thread, on the newest published index; an LLM answer in the
+        LLM's own pool."""
+        llm = kwargs.get("answerer") not in (None, "extractive")
+        if llm and method in ("ask", "stream_ask"):  # llm_timeout runs from arrival: the wait for a worker counts
+            kwargs.setdefault("deadline", time.monotonic() + float(self.config.llm_timeout))
+        return await self.run(self._call, method, *args, llm=llm, **kwargs)
 
     def _call(self, method: str, *args, **kwargs):
         return getattr(self.fresh(), method)(*args, **kwargs)
@@ -177,7 +189,7 @@ class AskRequest(BaseModel):
                                 description="earlier user questions of the conversation, oldest first")
     pilot: str | None = Field(None, max_length=200, description="only this pilot (name or short form)")
     doc: str | None = Field(None, max_length=255, description="only this document (file name as listed)")
-    k: int | None = Field(None, ge=1, le=MAX_K, description="passages to retrieve")
+    k: StrictInt | None = Field(None, ge=1, le=MAX_K, description="passages to retrieve")
     answerer: str | None = Field(None, max_length=40, description="extractive (default) or llm")
     mode: Literal["dense", "bm25", "hybrid"] | None = None
 
@@ -187,20 +199,20 @@ class SearchRequest(BaseModel):
     question: str
     pilot: str | None = Field(None, max_length=200)
     doc: str | None = Field(None, max_length=255)
-    k: int | None = Field(None, ge=1, le=MAX_K)
+    k: StrictInt | None = Field(None, ge=1, le=MAX_K)
     mode: Literal["dense", "bm25", "hybrid"] | None = None
 
 
 class CiteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(description="a sentence (verbatim or paraphrased) to find in the documents")
-    k: int | None = Field(None, ge=1, le=MAX_K)
+    k: StrictInt | None = Field(None, ge=1, le=MAX_K)
 
 
 class EvalRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    k: int | None = Field(None, ge=1, le=20)
-    limit: int | None = Field(None, ge=1, description="only the first N gold questions")
+    k: StrictInt | None = Field(None, ge=1, le=20)
+    limit: StrictInt | None = Field(None, ge=1, description="only the first N gold questions")
 
 
 # --------------------------------------------------------------------------- serialisation
@@ -237,6 +249,8 @@ async def healthz() -> dict:
 @router.get("/readyz", tags=["ops"], summary="The index and the model are loaded")
 async def readyz(request: Request):
     svc: Service | None = getattr(request.app.state, "service", None)
+    if svc is not None:  # the index that answers: a newly published one is switched to first
+        await svc.run(svc.fresh)
     qa = svc.qa if svc else None
     chunks = len(getattr(getattr(qa, "index", None), "chunks", None) or []) if qa else 0
     if qa is None or getattr(qa, "embedder", None) is None or chunks == 0:
@@ -279,9 +293,19 @@ async def api_cite(body: CiteRequest, request: Request):
 
 @router.get("/api/pilots", tags=["api"], summary="The pilots, by province")
 async def api_pilots(request: Request) -> dict:
-    by = service(request).qa.pilots_by_province()
+    by = await service(request).call("pilots_by_province")  # on the index that answers now
     return {"count": sum(len(v) for v in by.values()),
             "provinces": [{"province": p, "pilots": list(names)} for p, names in by.items()]}
+
+
+@router.get("/api/facts", tags=["api"], summary="The plans' figures as data, each with its line")
+async def api_facts(request: Request, measure: str | None = None, year: int | None = None, pilot: str | None = None,
+                    kind: str | None = None) -> dict:
+    from rag.retrieval.forms import fact_dict  # the one JSON form of a fact row, shared with `pilotqa facts --json`
+
+    svc = service(request)
+    rows = await svc.call("facts", measure=measure, year=year, pilot=pilot, kind=kind)
+    return {"count": len(rows), "facts": [fact_dict(f) for f in rows]}
 
 
 @router.post("/api/eval", tags=["api"], summary="Evaluate on the gold set into eval/runs/<time>/")

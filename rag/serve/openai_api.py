@@ -26,7 +26,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from rag.serve.api import GENERIC_EN, GENERIC_ZH, MAX_K, ApiError, Service, answer_dict, error_body, service
 from rag.text import lines_label
@@ -51,7 +51,7 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
     stream: bool = False
     pilot: str | None = Field(None, max_length=200, description="PilotQA extra: only this pilot")
-    k: int | None = Field(None, ge=1, le=MAX_K, description="PilotQA extra: passages to retrieve")
+    k: StrictInt | None = Field(None, ge=1, le=MAX_K, description="PilotQA extra: passages to retrieve")
     answerer: str | None = Field(None, max_length=40, description="PilotQA extra: extractive or llm")
 
 

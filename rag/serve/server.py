@@ -6,9 +6,12 @@ build a missing or stale index; load the index and the model once; warm the quer
 
 Security, applied to every request by `Guard` before any route runs:
 - `/api/*` and `/v1/*` need `Authorization: Bearer <PILOTQA_API_TOKEN>` whenever a token is set (and one must
-  be set to bind beyond 127.0.0.1); the comparison is constant-time;
+  be set to bind beyond 127.0.0.1); the comparison is constant-time. The web app then asks for the same token
+  at Gradio's login, so its endpoints (ask, search, eval) need it too, on any host;
 - request bodies over 64 KB are refused with 413, by Content-Length and by counting a streamed body (the web
-  app's document upload route gets the configured upload size instead).
+  app's document upload route gets the configured upload size instead);
+- a web-app call that names a file not in Gradio's upload folder (a server path sent as FileData) is refused
+  with 403 before Gradio copies that file anywhere.
 
 Replicas are stateless: the process holds only caches (question vectors, the parsed corpus), the conversation
 comes with each request (`history`), so N processes behind a reverse proxy answer alike (docs/deploy.md).
@@ -25,12 +28,14 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 from rag.config import Config
 
 MAX_BODY = 64 * 1024
 PROTECTED = ("/api", "/v1")
 UPLOAD_PATHS = ("/gradio_api/upload",)  # the web app's file upload (the 知识库 tab), capped at max_upload_mb
+GRADIO_API = "/gradio_api/"              # the web app's calls: files they name must be uploads
 EXIT_USER = 2
 
 
@@ -57,10 +62,8 @@ def check_binding(config: Config) -> None:
     """Binding beyond loopback without an API token would open the API to the network: refuse."""
     if not is_loopback(config.host) and not config.api_token:
         raise ServeError(
-            f"绑定到 {config.host or '所有地址'} 时必须设置访问令牌：export PILOTQA_API_TOKEN=<一段随机字符串>"
-            f"（例如 python -c 'import secrets; print(secrets.token_urlsafe(32))'），或只绑定 127.0.0.1。"
-            f" / Binding to {config.host or 'all addresses'} needs an API token: set PILOTQA_API_TOKEN, "
-            "or bind 127.0.0.1.")
+            f"绑定到 {config.host or '所有地址'} 时必须设置访问令牌（API token）：export PILOTQA_API_TOKEN=<一段随机字符串>"
+            f"（例如 python -c 'import secrets; print(secrets.token_urlsafe(32))'），或只绑定 127.0.0.1。")
 
 
 def check_port(config: Config) -> None:
@@ -71,9 +74,42 @@ def check_port(config: Config) -> None:
         try:
             s.bind((config.host, config.port))
         except OSError as exc:
-            raise ServeError(f"无法监听 {config.host}:{config.port}（{exc.strerror}）：端口可能已被占用，可用 --port 换一个。"
-                             f" / Cannot listen on {config.host}:{config.port} ({exc.strerror}); "
-                             "try another --port.") from None
+            raise ServeError(f"无法监听 {config.host}:{config.port}：端口可能已被占用（{exc.strerror}），"
+                             "可用 --port 换一个。") from None
+
+
+def foreign_files(body: bytes) -> list[str]:
+    """The files a web-app call names that did not come through the app's upload route: FileData whose path is
+    not in Gradio's upload folder (Gradio would copy any server file it names into its cache before the
+    handler ran), or that names no path at all (a URL Gradio would fetch)."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        return []  # not JSON: Gradio refuses it itself
+    from gradio.utils import get_upload_folder  # gradio loads only to serve the web app
+
+    root = Path(get_upload_folder()).resolve()
+    found: list[str] = []
+
+    def walk(x) -> None:
+        if isinstance(x, dict):
+            meta = x.get("meta")
+            if isinstance(meta, dict) and meta.get("_type") == "gradio.FileData" or "path" in x and "orig_name" in x:
+                where = x.get("path")
+                try:
+                    real = Path(str(where)).resolve() if where else None
+                except (OSError, RuntimeError, ValueError):
+                    real = None
+                if real is None or not real.is_relative_to(root):
+                    found.append(str(where or x.get("url") or ""))
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(data)
+    return found
 
 
 def _protected(path: str) -> bool:
@@ -124,6 +160,12 @@ class Guard:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
+        if path.startswith(GRADIO_API) and scope.get("method") == "POST":
+            foreign = foreign_files(b"".join(chunks))
+            if foreign:
+                return await _reply(send, 403, f"只能使用通过本页面上传的文件：“{Path(foreign[0]).name}”不是上传的文件，已拒绝。",
+                                    "Only files uploaded through this app may be used; a server path was refused.",
+                                    "file_not_uploaded")
         replayed = False
 
         async def replay():
@@ -188,8 +230,23 @@ def _mount_ui(app, qa, config: Config, default_answerer: str | None) -> None:
 
     demo = ui_app.build_app(qa, config, default_answerer=default_answerer)  # queued by build_app
     upload = getattr(config, "max_upload_mb", None)
+    # With an API token, the web app is an answering entry point like /api: Gradio's own login asks for the token
+    # (any user name) and every Gradio route, its /gradio_api/call/* endpoints included, needs that session.
+    auth = _token_login(config.api_token) if config.api_token else None
     gr.mount_gradio_app(app, demo, path="/", server_name=config.host, server_port=config.port, show_error=False,
-                        max_file_size=int(float(upload) * 1024 * 1024) if upload else None, **ui_app.launch_kwargs())
+                        max_file_size=int(float(upload) * 1024 * 1024) if upload else None, auth=auth,
+                        auth_message="请输入访问令牌（PILOTQA_API_TOKEN）作为密码，用户名可任意填写。" if auth else None,
+                        **ui_app.launch_kwargs())
+
+
+def _token_login(token: str):
+    """Gradio's login check: the password must be the API token (compared in constant time)."""
+    expected = token.encode("utf-8")
+
+    def check(username: str, password: str) -> bool:
+        return isinstance(password, str) and hmac.compare_digest(password.encode("utf-8"), expected)
+
+    return check
 
 
 def load(config: Config):
@@ -203,8 +260,9 @@ def load(config: Config):
         print(f"需要构建索引（{why}）……", file=sys.stderr)
         report = build_index(config, progress=True)
         print(f"已构建索引 {report.path}：{report.chunks} 个片段", file=sys.stderr)
-    print("正在加载索引与模型……", file=sys.stderr)
-    qa = PilotQA(config)
+    if why or verbose(config):
+        print("正在加载索引与模型……", file=sys.stderr)
+    qa = PilotQA(config, langchain=True)  # the server answers through the LangChain Runnable
     if config.query_batch > 1 and worth_batching(qa.embedder):
         # PilotQA rebuilds its retriever from `qa.embedder` on an index reload, so the wrapper stays in place.
         qa.embedder = QueryBatcher(qa.embedder, max_batch=config.query_batch)
@@ -247,6 +305,45 @@ def running(app, host: str = "127.0.0.1", port: int | None = None, timeout: floa
         thread.join(10)
 
 
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
+_LEVEL_ZH = {"DEBUG": "调试", "INFO": "信息", "WARNING": "警告", "ERROR": "错误", "CRITICAL": "严重错误"}
+
+
+def verbose(config: Config) -> bool:
+    """`serve -v` or PILOTQA_LOG=debug|info: the libraries' own log lines and uvicorn's access log are shown."""
+    return str(getattr(config, "log", "") or "").strip().lower() in _LEVELS
+
+
+class _ChineseLevel(logging.Formatter):
+    """Log lines with the level in Chinese (警告, 错误); the logger's name stays, it is what a search finds."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.level_zh = _LEVEL_ZH.get(record.levelname, record.levelname)
+        return super().format(record)
+
+
+def setup_logging(config: Config) -> None:
+    """Quiet by default: one handler on stderr that passes warnings and errors only, so the libraries' INFO
+    and DEBUG lines (faiss's loader, bm25s, httpx, gradio) and Python's warnings about libraries stay out
+    of the terminal. `serve -v` / PILOTQA_LOG=debug (or info) shows everything from that level up."""
+    level = _LEVELS.get(str(getattr(config, "log", "") or "").strip().lower(), logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)  # loggers that set their own level (bm25s: DEBUG) still pass through this handler
+    handler.setFormatter(_ChineseLevel("%(asctime)s %(level_zh)s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(True)  # DeprecationWarning and the like: through the handler, at WARNING
+    if level == logging.WARNING:
+        logging.getLogger("py.warnings").setLevel(logging.ERROR)  # library deprecations are not the user's
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # uvicorn's lines through the same handler
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.propagate = True
+
+
 def serve(config: Config, answerer: str | None = None) -> int:
     """Serve until Ctrl-C; an unsafe or impossible setting is one clear line and exit status 2."""
     import uvicorn  # uvicorn loads only to serve
@@ -257,8 +354,7 @@ def serve(config: Config, answerer: str | None = None) -> int:
     except ServeError as exc:
         print(f"错误 / error: {exc}", file=sys.stderr)
         return EXIT_USER
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging(config)
     # Requests run concurrently on a small machine: one torch thread per request avoids the oversubscription
     # that turns a 25 ms query embedding into a 1 s one whenever anything else is running (see the bench).
     if config.torch_threads <= 0:
@@ -270,8 +366,9 @@ def serve(config: Config, answerer: str | None = None) -> int:
     if not is_loopback(config.host):
         print(f"注意：服务绑定在 {config.host or '所有地址'}，同一网络中的其他机器也能访问；/api 与 /v1 需要访问令牌。",
               file=sys.stderr)
-    print(f"试点问答已启动：{local_url(config.host, config.port)}  （接口文档 /docs，OpenAI 兼容接口 /v1）",
-          file=sys.stderr)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", server_header=False,
-                timeout_graceful_shutdown=2)
+    if verbose(config):
+        print("接口文档 /docs，OpenAI 兼容接口 /v1；按 Ctrl+C 停止。", file=sys.stderr)
+    print(f"试点问答已启动：{local_url(config.host, config.port)}", flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info" if verbose(config) else "warning",
+                server_header=False, timeout_graceful_shutdown=2, log_config=None)
     return 0

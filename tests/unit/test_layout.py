@@ -8,8 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # Each layer may import the ones before it (and the shared base), never one after it.
 LAYERS = ["rag.knowledge", "rag.corpus", "rag.index", "rag.query", "rag.retrieval", "rag.answer",
-          "rag.chain", "rag.pipeline", "rag.evaluation", "ui", "rag.serve", "rag.cli", "bench"]
-BASE = ("rag.config", "rag.text", "rag.files", "rag")
+          "rag.flow", "rag.chain", "rag.pipeline", "rag.evaluation", "ui", "rag.serve", "rag.cli", "bench"]
+BASE = ("rag.config", "rag.text", "rag.wordfreq", "rag.files", "rag")
 
 
 def _modules() -> dict[str, Path]:

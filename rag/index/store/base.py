@@ -79,6 +79,21 @@ class Index:
             rows.setdefault(c.pilot, []).append(i)
         self._pilot_rows = {p: np.asarray(r, dtype=np.int64) for p, r in rows.items()}
 
+    def search_texts(self) -> dict[str, list[str]] | None:
+        """The chunks' simplified texts and headings the build stored (`chunk_stats.simplified_texts`); None for
+        an index built before they were, or when they do not match the chunks."""
+        path = self.path.resolve() / "search_texts.json"
+        if "search_texts.json" not in self.manifest.files:
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        n = len(self.chunks)
+        if not isinstance(data, dict) or len(data.get("texts") or ()) != n or len(data.get("sections") or ()) != n:
+            return None
+        return data
+
     @property
     def facts(self) -> list:
         """The fact table of this build (`rag.index.facts.Fact`), read on first use; [] for an older build."""
@@ -98,18 +113,18 @@ class Index:
         """Load and check an index; every problem becomes one StoreError line naming the fix."""
         link = Path(path)
         if not (link / "manifest.json").exists():
-            raise StoreError(f"No index at {link}: {FIX}.")
+            raise StoreError(f"没有索引：{link}，请先运行 `pilotqa build`（No index at {link}: {FIX}.）")
         real = link.resolve()  # read one build even if a new one is published meanwhile
         try:
             manifest = Manifest.read(real / "manifest.json")
         except Exception:
-            raise StoreError(f"The index at {link} has a damaged manifest: {FIX} again.") from None
+            raise StoreError(f"索引已损坏（清单文件无法读取）：{link}，请重新运行 `pilotqa build`（The index at {link} has a damaged manifest: {FIX} again.）") from None
         if manifest.format != FORMAT_VERSION:
-            raise StoreError(f"The index at {link} has an older format: {FIX} again.")
+            raise StoreError(f"索引格式已过时：{link}，请重新运行 `pilotqa build`（The index at {link} has an older format: {FIX} again.）")
         if expect is not None:
             why = staleness(expect)
             if why:
-                raise StoreError(f"The index at {link} does not match the current settings ({why}): {FIX} again.")
+                raise StoreError(f"索引与当前设置不符（{why}）：{link}，请重新运行 `pilotqa build`（The index at {link} does not match the current settings ({why}): {FIX} again.）")
             _check_model_id(manifest, expect, link)
         check_manifest(manifest, real, str(link), FIX)
         backend = backend_for(manifest.backend)
@@ -120,9 +135,9 @@ class Index:
                 tokens = [json.loads(line) for line in fh if line.strip()]
             gazetteer = json.loads((real / "gazetteer.json").read_text(encoding="utf-8"))
         except Exception as exc:
-            raise StoreError(f"The index at {link} could not be read ({type(exc).__name__}): {FIX} again.") from None
+            raise StoreError(f"索引已损坏，无法读取：{link}，请重新运行 `pilotqa build`（The index at {link} could not be read ({type(exc).__name__}): {FIX} again.）") from None
         if not (len(chunks) == len(tokens) == manifest.counts.get("chunks")) or not isinstance(gazetteer, dict):
-            raise StoreError(f"The index at {link} is inconsistent: {FIX} again.")
+            raise StoreError(f"索引已损坏（内容前后不一致）：{link}，请重新运行 `pilotqa build`（The index at {link} is inconsistent: {FIX} again.）")
         build_id = real.name if link.is_symlink() else ""
         return backend._open(link, real, manifest, chunks, tokens, gazetteer, build_id)
 

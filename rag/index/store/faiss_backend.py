@@ -1,7 +1,8 @@
-"""The embedded default store: FAISS for chunk vectors, bm25s in memory, sentence vectors as `.npy`.
+"""The embedded default store: FAISS for chunk vectors, bm25s's score matrix, sentence vectors as `.npy`.
 
 Files it adds to a build: `vectors.npy` (chunk vectors, the backend-independent copy), `dense.faiss`,
-`sentences.npy` (every chunk's candidate-sentence vectors, chunk after chunk) and `sentence_offsets.npy`.
+`sentences.npy` (every chunk's candidate-sentence vectors, chunk after chunk), `sentence_offsets.npy` and the
+BM25 matrix (`rag.index.store.lexical`; a build made before it was saved fits bm25s at load instead).
 
 Flat or HNSW: exact inner product (`IndexFlatIP`) costs linear time per query; past `Config.hnsw_min_chunks`
 chunks (where a flat query passes 10 ms on a 2-core machine, measured by `pilotqa bench --scale`) the build
@@ -18,6 +19,8 @@ import numpy as np
 from rag.config import Config
 from rag.index.store.base import FIX, BuildData, Index, fill_missing
 from rag.index.store.errors import StoreError
+from rag.index.store.lexical import FILES as BM25_FILES
+from rag.index.store.lexical import MatrixBM25, write_bm25
 from rag.index.store.manifest import Manifest
 from rag.index.store.tokens import tokenize
 
@@ -74,9 +77,7 @@ class FaissIndex(Index):
     backend = "faiss"
 
     def __init__(self, path: Path, manifest: Manifest, chunks, tokens, gazetteer, dense, sentences: np.ndarray,
-                 offsets: np.ndarray, build_id: str = ""):
-        import bm25s  # bm25s loads only with an index
-
+                 offsets: np.ndarray, build_id: str = "", bm25=None):
         super().__init__(path, manifest, chunks, tokens, gazetteer, build_id)
         self.dense = dense  # kept public: older callers reconstruct the matrix from it
         self._vecs = _storage_view(dense)
@@ -84,8 +85,12 @@ class FaissIndex(Index):
         if self._hnsw:
             dense.hnsw.efSearch = int((manifest.store.get("dense") or {}).get("ef_search", 256))
         self._sentences, self._offsets = sentences, offsets
-        self.bm25 = bm25s.BM25()
-        self.bm25.index(tokens, show_progress=False)
+        if bm25 is None:  # an index built before the matrix was saved
+            import bm25s  # bm25s loads only for such an index
+
+            bm25 = bm25s.BM25()
+            bm25.index(tokens, show_progress=False)
+        self.bm25 = bm25
 
     # ------------------------------------------------------------------ build side
 
@@ -112,6 +117,7 @@ class FaissIndex(Index):
         faiss.write_index(dense, str(out / "dense.faiss"))
         np.save(out / "sentences.npy", np.ascontiguousarray(data.sentence_vectors, dtype=np.float32), allow_pickle=False)
         np.save(out / "sentence_offsets.npy", np.asarray(data.sentence_offsets, dtype=np.int64), allow_pickle=False)
+        write_bm25(data.tokens, out)
         return {"backend": cls.backend, "dense": choice}
 
     # ------------------------------------------------------------------ load side
@@ -129,16 +135,19 @@ class FaissIndex(Index):
             vectors = np.load(real / "vectors.npy", allow_pickle=False, mmap_mode="r")
             sentences = np.load(real / "sentences.npy", allow_pickle=False)
             offsets = np.load(real / "sentence_offsets.npy", allow_pickle=False)
+            bm25 = MatrixBM25(real) if all(f in manifest.files for f in BM25_FILES) else None
         except Exception as exc:
-            raise StoreError(f"The index at {link} could not be read ({type(exc).__name__}): {FIX} again.") from None
+            raise StoreError(f"索引已损坏，无法读取：{link}，请重新运行 `pilotqa build`（The index at {link} could not be read ({type(exc).__name__}): {FIX} again.）") from None
         n, dim = len(chunks), manifest.dim
         if dense.d != dim or vectors.shape[1:] != (dim,) or sentences.ndim != 2 or sentences.shape[1] != dim:
             raise StoreError(f"The index at {link} holds {dense.d}-dim vectors but its manifest says {dim} "
                              f"(model {manifest.model_id}): {FIX} again.")
         if not (dense.ntotal == n == len(vectors)) or offsets.shape != (n + 1,) or int(offsets[-1]) != len(sentences) \
                 or (n and (int(offsets[0]) != 0 or np.any(np.diff(offsets) < 0))):
-            raise StoreError(f"The index at {link} is inconsistent: {FIX} again.")
-        return cls(link, manifest, chunks, tokens, gazetteer, dense, sentences, offsets, build_id=build_id)
+            raise StoreError(f"索引已损坏（内容前后不一致）：{link}，请重新运行 `pilotqa build`（The index at {link} is inconsistent: {FIX} again.）")
+        if bm25 is not None and bm25.num_docs != n:
+            raise StoreError(f"索引已损坏（内容前后不一致）：{link}，请重新运行 `pilotqa build`（The index at {link} is inconsistent: {FIX} again.）")
+        return cls(link, manifest, chunks, tokens, gazetteer, dense, sentences, offsets, build_id=build_id, bm25=bm25)
 
     # ------------------------------------------------------------------ scoring
 

@@ -122,4 +122,4 @@ def check_manifest(m: Manifest, real: Path, where: str, fix: str) -> None:
     for name, digest in m.files.items():
         f = real / name
         if "/" in name or name.startswith(".") or not f.is_file() or sha256_file(f) != digest:
-            raise StoreError(f"The index file {name} at {where} is missing or damaged: {fix} again.")
+            raise StoreError(f"索引文件 {name} 缺失或已损坏：{where}，请重新运行 `pilotqa build`（The index file {name} at {where} is missing or damaged: {fix} again.）")
