@@ -38,6 +38,8 @@ class Config:
     # outside the repository and starts as a copy of the bundled corpus (`bundled_dir`, read-only to the app).
     docs_dir: Path = field(default_factory=_default_docs)
     bundled_dir: Path = ROOT / "data"
+    # use the passage vectors shipped in <bundled_dir>/vectors for the bundled corpus (0: embed everything)
+    shipped_vectors: bool = True
     max_upload_mb: float = 50.0      # the largest document `docs add` / an upload accepts
     # seconds one PDF or Word file may take to extract (a child process, stopped after this); 0 = no limit
     extract_timeout: float = 60.0

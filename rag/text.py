@@ -12,6 +12,8 @@ import threading
 import unicodedata
 from functools import lru_cache
 
+from rag.wordfreq import attach
+
 # A year as the plans and questions write it (1900–2099): the one year pattern of the project.
 YEAR = r"(?:19|20)\d{2}"
 _WS = re.compile(r"\s+")
@@ -57,7 +59,8 @@ def _jieba_unlocked():
 
     jieba.setLogLevel(logging.WARNING)
     tok = jieba.Tokenizer()  # our own instance: the pilot names we add never leak into other users of jieba
-    tok.initialize()
+    if not attach(tok):  # the table from a memory-mapped trie (rag.wordfreq), else jieba's own load
+        tok.initialize()
     return tok
 
 

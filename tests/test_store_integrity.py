@@ -18,7 +18,7 @@ FOREST_Q = "房山区2020年的森林覆盖率目标是多少？"
 
 
 def _cache_files(cfg) -> tuple[Path, Path]:
-    (d,) = [p for p in (Path(cfg.index_dir) / ".cache").iterdir() if p.is_dir()]
+    (d,) = [p for p in (Path(cfg.index_dir) / ".cache").iterdir() if (p / "vectors.npy").is_file()]
     return d / "vectors.npy", d / "keys.json"
 
 
@@ -64,29 +64,62 @@ def test_cache_rows_are_verified_against_their_keys(tmp_path):
     assert {keys[6], keys[8], keys[9]} <= VectorCache(tmp_path, "model-x", 4).damaged_keys
 
 
-def test_shuffled_cache_is_detected_repaired_and_retrieval_is_right_again(index_copy, embedder, built_index, capsys):
-    """Shuffle rows of `index/.cache/*/vectors.npy`, rebuild: the moved rows are re-embedded (and the build
-    says how many), the index holds the right vectors again and the forest question finds its chunk.
-    (The rows moved are a 60-row block, so the test re-embeds seconds' worth, not the whole corpus.)"""
-    vec_path, _ = _cache_files(index_copy)
+def test_shipped_rows_are_verified_against_their_keys(tmp_path):
+    """The vectors shipped with the corpus are float16 and checked row by row like the cache: a moved row is
+    ignored (and so embedded again by the build), the others are used as stored."""
+    from rag.index.store.shipped import ShippedVectors, slug, write_shipped
+
+    rng = np.random.default_rng(0)
+    vecs = {f"key{i}": rng.standard_normal(4).astype(np.float32) for i in range(8)}
+    write_shipped(tmp_path, "model-x", vecs)
+    shipped = ShippedVectors(tmp_path, "model-x")
+    assert len(shipped) == 8 and not shipped.damaged
+    assert np.allclose(shipped.get("key3"), vecs["key3"], atol=2e-3) and shipped.get("nope") is None
+    assert len(ShippedVectors(tmp_path, "model-y")) == 0  # another model's texts never match
+    path = tmp_path / slug("model-x") / "vectors.npy"
+    m = np.load(path)
+    m[[1, 4]] = m[[4, 1]]
+    np.save(path, m)
+    damaged = ShippedVectors(tmp_path, "model-x")
+    assert damaged.damaged_keys == {"key1", "key4"} and damaged.get("key1") is None and damaged.get("key2") is not None
+
+
+def test_damaged_vectors_are_detected_repaired_and_retrieval_is_right_again(index_copy, embedder, built_index,
+                                                                           capsys, tmp_path, monkeypatch):
+    """Shuffle rows of the shipped vectors (a copy of the bundled folder), rebuild: the moved rows fail their
+    check and are embedded again (the build says how many), the index holds the right vectors and the forest
+    question finds its chunk. Then shuffle rows of the user's embedding cache, which now holds those rows: the
+    CLI build repairs them too. (60 rows are moved: seconds of embedding, not the whole corpus.)"""
+    import shutil
+
+    from rag.index.store.shipped import ShippedVectors, slug
+
+    bundled = tmp_path / "bundled"
+    shutil.copytree(index_copy.bundled_dir, bundled)
+    cfg = index_copy.with_overrides(bundled_dir=bundled, corpus=(str(bundled),))
+    vec_path = bundled / "vectors" / slug(embedder.model_id) / "vectors.npy"
     m = np.load(vec_path)
     rows = np.arange(60)
     m[rows] = m[np.random.default_rng(1).permutation(rows)]
     np.save(vec_path, m)
-    report = build_index(index_copy, progress=False, embedder=embedder)
-    assert 55 <= report.repaired <= 60  # a row may land on itself
+    moved = ShippedVectors(bundled / "vectors", embedder.model_id).damaged
+    assert 55 <= moved <= 60  # a row may land on itself
+    report = build_index(cfg, progress=False, embedder=embedder)
+    assert report.repaired == moved and report.embedded + report.sentences_embedded >= moved
     good = np.load(Path(built_index.path) / "vectors.npy")
-    fixed = np.load(index_copy.index_path / "vectors.npy")
-    assert np.allclose(good, fixed, atol=1e-5)
-    idx = Index.load(index_copy.index_path, expect=index_copy)
+    fixed = np.load(cfg.index_path / "vectors.npy")
+    assert np.allclose(good, fixed, atol=2e-3)  # float16 as shipped, float32 where embedded again
+    idx = Index.load(cfg.index_path, expect=cfg)
     q = embedder.embed_queries([FOREST_Q])[0]
     top = idx.chunks[int(np.argmax(idx.dense_scores(q)))]
     assert "房山" in top.pilot
-    # and the CLI build message names the repair (shuffle again, rebuild through the CLI)
-    m = np.load(vec_path)
+    # the re-embedded rows are in the user's cache now: damage four of them, rebuild through the CLI
+    cache_vecs, _ = _cache_files(cfg)
+    m = np.load(cache_vecs)
     m[:4] = m[[1, 2, 3, 0]]
-    np.save(vec_path, m)
-    rc = cli_main(["build", "--quiet", "--index-dir", str(index_copy.index_dir)])
+    np.save(cache_vecs, m)
+    monkeypatch.setenv("PILOTQA_BUNDLED_DIR", str(bundled))  # the CLI reads the same damaged shipped copy
+    rc = cli_main(["build", "--quiet", "--index-dir", str(cfg.index_dir), "--corpus", str(bundled)])
     out = capsys.readouterr().out
     assert rc == 0 and "repaired 4" in out, out
 

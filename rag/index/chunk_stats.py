@@ -1,10 +1,18 @@
 """Statistics of the indexed chunks that the retriever derives once at start-up and the answer judgment reads:
-the years that govern a dash-led goal, and the bigram IDF of lexical coverage."""
+the years that govern a dash-led goal, the bigram IDF of lexical coverage, and the chunks' simplified texts."""
 from __future__ import annotations
 
 import math
 
-from rag.text import bigrams, candidate_sentences, norm, years_in
+from rag.text import bigrams, candidate_sentences, norm, to_simplified, years_in
+
+
+def simplified_texts(chunks) -> dict[str, list[str]]:
+    """Each chunk's text and its own heading, simplified (opencc) and normalised, in chunk order: what key terms
+    and descriptions are matched against. The build stores them (`search_texts.json`), because the opencc pass
+    is the slowest part of a question process's start-up; an older index gets them computed at load."""
+    return {"texts": [norm(to_simplified(c.text)) for c in chunks],
+            "sections": [norm(to_simplified(c.section.split(" > ")[-1])) for c in chunks]}
 
 
 def lead_years(chunks) -> dict[str, frozenset]:

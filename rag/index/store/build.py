@@ -23,14 +23,16 @@ from rag.config import Config
 from rag.corpus import Corpus, load_corpus
 from rag.corpus.folder import seed_if_default
 from rag.files import sha256_file
+from rag.index.chunk_stats import simplified_texts
 from rag.index.chunking import chunk_corpus, chunk_stats
-from rag.index.embeddings import load_embedder
+from rag.index.embeddings import load_embedder, model_id_of
 from rag.index.facts import extract_facts
 from rag.index.store.base import BuildData
 from rag.index.store.cache import VectorCache
 from rag.index.store.errors import StoreError
 from rag.index.store.manifest import FORMAT_VERSION, Manifest, settings_of, store_of, versions
 from rag.index.store.registry import backend_for
+from rag.index.store.shipped import ShippedVectors, write_shipped
 from rag.index.store.tokens import add_words, tokenize
 from rag.knowledge.gazetteer import gazetteer as make_gazetteer
 from rag.text import candidate_sentences
@@ -53,6 +55,10 @@ class BuildReport:
     store: dict = field(default_factory=dict)   # the manifest's `store` section (backend, index type, sync counts)
     facts: int = 0                # rows of the fact table
     facts_seconds: float = 0.0    # time spent extracting it
+    shipped: int = 0              # texts (chunks + sentences) whose vector came with the bundled corpus
+
+
+EMBED_GROUP = 64   # texts per embedding call (ordered by length, so each call pads little)
 
 
 def _peak_rss_mb() -> float:
@@ -70,11 +76,15 @@ def build_index(config: Config, *, progress: bool = True, embedder=None, corpus:
     chunks = chunk_corpus(corpus, settings)
     if not chunks:
         raise StoreError("the corpus produced no text to index")
-    embedder = embedder or load_embedder(config.embed_model, config.model_cache)
-
+    # the model loads only if some text has no vector yet (shipped or cached): a rebuild of known texts, and
+    # the first build of the bundled corpus, need no model at all
+    if embedder is None and model_id_of(config.embed_model) is None:
+        embedder = load_embedder(config.embed_model, config.model_cache)  # only loading says what it is
+    model_id = embedder.model_id if embedder is not None else model_id_of(config.embed_model)
     root = Path(config.index_dir)
     root.mkdir(parents=True, exist_ok=True)
-    cache = VectorCache(root, embedder.model_id, embedder.dim)
+    shipped = ShippedVectors(Path(config.bundled_dir) / "vectors" if config.shipped_vectors else None, model_id)
+    cache = VectorCache(root, model_id, embedder.dim if embedder is not None else (shipped.dim or None))
     warnings = list(corpus.warnings)
     if cache.unreadable:
         warnings.append("the embedding cache could not be read; everything was embedded again")
@@ -87,17 +97,22 @@ def build_index(config: Config, *, progress: bool = True, embedder=None, corpus:
     # one embedding call for every text the cache lacks; a sentence equal to another text is embedded once
     wanted = dict(zip(chunk_keys, chunk_texts))
     wanted.update((k, s) for k, s in zip(sentence_keys, flat_sentences) if k not in wanted)
-    missing = [k for k in wanted if cache.get(k) is None]
+    missing = [k for k in wanted if k not in shipped and cache.get(k) is None]
     new: dict[str, np.ndarray] = {}
     if missing:
-        vecs = embedder.embed_passages([wanted[k] for k in missing], progress=progress)
-        new = {k: np.asarray(v, dtype=np.float32) for k, v in zip(missing, vecs)}
-    repaired = sum(1 for k in missing if k in cache.damaged_keys)
+        embedder = embedder or load_embedder(config.embed_model, config.model_cache)
+        if cache.dim != embedder.dim:
+            cache = VectorCache(root, model_id, embedder.dim)
+        new = embed_in_batches(embedder, [wanted[k] for k in missing], missing, progress=progress)
+    repaired = sum(1 for k in missing if k in cache.damaged_keys or k in shipped.damaged_keys)
 
     def vec(k: str) -> np.ndarray:
-        return new[k] if k in new else cache.get(k)
+        if k in new:
+            return new[k]
+        v = shipped.get(k)
+        return v if v is not None else cache.get(k)
 
-    dim = embedder.dim
+    dim = cache.dim or shipped.dim
     vectors = np.vstack([vec(k) for k in chunk_keys]).astype(np.float32)
     svecs = np.vstack([vec(k) for k in sentence_keys]).astype(np.float32) if sentence_keys \
         else np.zeros((0, dim), np.float32)
@@ -112,7 +127,7 @@ def build_index(config: Config, *, progress: bool = True, embedder=None, corpus:
     tokens = [tokenize(t) for t in chunk_texts]
     data = BuildData(name=config.index_name, chunks=chunks, vectors=vectors, tokens=tokens, chunk_keys=chunk_keys,
                      sentence_vectors=svecs, sentence_offsets=offsets, sentence_keys=sentence_keys, gazetteer=gaz,
-                     model_id=embedder.model_id, facts=facts)
+                     model_id=model_id, facts=facts)
     meta = {
         "corpus": [{"path": s.path, "sha256": s.sha256, "n_lines": s.n_lines, "kind": s.kind} for s in corpus.sources],
         "embed_model": config.embed_model,
@@ -136,7 +151,48 @@ def build_index(config: Config, *, progress: bool = True, embedder=None, corpus:
         store=manifest.store,
         facts=len(facts),
         facts_seconds=round(facts_seconds, 3),
+        shipped=sum(1 for k in wanted if k in shipped and k not in new),
     )
+
+
+def ship_vectors(config: Config, *, progress: bool = True) -> tuple[Path, int]:
+    """Write the vectors of every text a build of the bundled corpus embeds as the shipped set
+    (`<bundled_dir>/vectors`): a maintainer's step after the corpus, the chunking or the model changed.
+    Vectors come from the cache or are embedded now, never from an older shipped set."""
+    corpus = load_corpus([config.bundled_dir])
+    chunks = chunk_corpus(corpus, settings_of(config))
+    embedder = load_embedder(config.embed_model, config.model_cache)
+    cache = VectorCache(Path(config.index_dir), embedder.model_id, embedder.dim)
+    texts = [c.embed_text for c in chunks] + [s for c in chunks for s in candidate_sentences(c.text)]
+    wanted = {cache.key(t): t for t in texts}
+    missing = [k for k in wanted if cache.get(k) is None]
+    new = embed_in_batches(embedder, [wanted[k] for k in missing], missing, progress=progress)
+    cache.save(new)
+    vectors = {k: new[k] if k in new else cache.get(k) for k in wanted}
+    return write_shipped(Path(config.bundled_dir) / "vectors", embedder.model_id, vectors), len(vectors)
+
+
+def embed_in_batches(embedder, texts: list[str], keys: list[str], *, progress: bool = False,
+                     group: int = EMBED_GROUP) -> dict[str, np.ndarray]:
+    """Embed `texts` a group at a time, longest first: the tokenised inputs and activations of one group are
+    all that is held at once, which keeps a cold build's peak memory flat as the corpus grows."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    bar = None
+    if progress:
+        from tqdm import tqdm  # the bar only where a person watches
+
+        bar = tqdm(total=len(texts), desc="嵌入", unit="段")
+    out: dict[str, np.ndarray] = {}
+    for start in range(0, len(order), group):
+        part = order[start:start + group]
+        vecs = embedder.embed_passages([texts[i] for i in part], progress=False)
+        for i, v in zip(part, vecs):
+            out[keys[i]] = np.asarray(v, dtype=np.float32)
+        if bar is not None:
+            bar.update(len(part))
+    if bar is not None:
+        bar.close()
+    return out
 
 
 def write_build(config: Config, data: BuildData, meta: dict, t0: float | None = None) -> tuple[Path, Manifest]:
@@ -160,6 +216,8 @@ def write_build(config: Config, data: BuildData, meta: dict, t0: float | None = 
             for t in data.tokens:
                 f.write(json.dumps(t, ensure_ascii=False) + "\n")
         (tmp / "gazetteer.json").write_text(json.dumps(data.gazetteer, ensure_ascii=False, indent=1), encoding="utf-8")
+        (tmp / "search_texts.json").write_text(json.dumps(simplified_texts(data.chunks), ensure_ascii=False),
+                                               encoding="utf-8")
         with open(tmp / "facts.jsonl", "w", encoding="utf-8") as f:
             for fact in data.facts:
                 f.write(json.dumps(fact.to_dict(), ensure_ascii=False) + "\n")

@@ -27,12 +27,13 @@ def row_check(key: str, vec: np.ndarray) -> str:
 class VectorCache:
     """Vectors keyed by sha256(model id + embedded text); JSON keys + checks + one .npy matrix."""
 
-    def __init__(self, root: Path, model_id: str, dim: int):
+    def __init__(self, root: Path, model_id: str, dim: int | None):
+        """`dim` None: the stored cache's own (a build that finds every vector needs no model to tell it)."""
         slug = hashlib.sha256(model_id.encode()).hexdigest()[:16]
         self.dir = Path(root) / ".cache" / slug
         self.model_id, self.dim = model_id, dim
         self.rows: dict[str, int] = {}
-        self.vectors = np.zeros((0, dim), dtype=np.float32)
+        self.vectors = np.zeros((0, dim or 0), dtype=np.float32)
         self.damaged_keys: set[str] = set()   # keys whose stored row failed its check
         self.unreadable = False               # a cache was there but could not be read at all
         self._dirty = False                   # damaged rows to drop even if nothing new is added
@@ -52,6 +53,8 @@ class VectorCache:
             self._dirty = True  # an unverifiable older cache: start over
             return
         rows = meta.get("rows") or []
+        if self.dim is None and vecs.ndim == 2 and meta.get("dim") == vecs.shape[1]:
+            self.dim = int(vecs.shape[1])
         if meta.get("model_id") != self.model_id or vecs.ndim != 2 or vecs.shape[1] != self.dim:
             self.unreadable = self._dirty = True
             return
