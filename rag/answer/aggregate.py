@@ -74,6 +74,17 @@ def _ranking(ask, what, order, missing) -> Computed:
         best = ("最小" if ask.lower else "最大") if "面积" in ask.measure else ("最少" if ask.lower else "最多")
     if ask.op == "among":
         head = f"{'、'.join(p.split('省')[-1] for p in ask.pilots)}中，{what}{best}的是{order[0].pilot}。"
+        if len(order) == 2 and len(ask.pilots) == 2:  # two pilots: the one compared with the other, as said
+            a, b = order
+            word = {"最大": "大于", "最小": "小于", "最多": "多于", "最少": "少于", "最高": "高于", "最低": "低于"}[best]
+            head = (f"{a.pilot}与{b.pilot}的{what}相同。" if a.value == b.value
+                    else f"{a.pilot}的{what}（{a.text}）{word}{b.pilot}（{b.text}）。")
+        absent = [p for p in ask.pilots if p not in {f.pilot for f in order}]
+        if absent and len(order) == 1:  # nothing to compare with: say what is stated and what is not
+            head = (f"{order[0].pilot}的{what}是{order[0].text}；{'、'.join(absent)}的方案中没有{what}，"
+                    "无法比较。")
+        elif absent:
+            head += f"（{'、'.join(absent)}的方案中没有{what}。）"
         result = None
         if ask.diff == "among" and len(order) >= 2:
             d = abs(order[0].value - order[1].value)

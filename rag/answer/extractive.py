@@ -77,7 +77,7 @@ class ExtractiveAnswerer:
 
     # ------------------------------------------------------------------ public
 
-    def answer(self, question: str, retrieval) -> Answer:
+    def answer(self, question: str, retrieval, deadline: float | None = None) -> Answer:
         t0 = time.perf_counter()
         info = retrieval.info or analysis_of(question or retrieval.question, retrieval)
         passages = list(retrieval.passages)
@@ -85,7 +85,7 @@ class ExtractiveAnswerer:
             ans = self._refuse(info, retrieval, [], head=self._head(info))
         else:
             cands = J.candidates(info, retrieval, params=self.params)
-            if info.unknown_place and not info.pilots and info.shape not in ("cross", "count"):
+            if info.unknown_place and not info.pilots:
                 ans = self._refuse(info, retrieval, cands, head=self._head(info))
             else:
                 ans = self.shapes.get(info.shape, self._single)(info, retrieval, cands)
@@ -94,7 +94,7 @@ class ExtractiveAnswerer:
         ans.timings_ms = {"retrieve": r, "answer": dt, "total": r + dt}
         return ans
 
-    def stream(self, question: str, retrieval) -> Iterator[str | Answer]:
+    def stream(self, question: str, retrieval, deadline: float | None = None) -> Iterator[str | Answer]:
         """Same interface as the LLM answerers: the text as one delta, then the Answer."""
         ans = self.answer(question, retrieval)
         yield ans.text
@@ -334,9 +334,12 @@ class ExtractiveAnswerer:
             cits.append(cit)
             rows.append(Row(pilot=pilot, answer=cit.quote, quote=cit.quote, n=n, start_line=cit.start_line,
                             end_line=cit.end_line, **row_figure(cit.quote, info)))
+        if info.unknown_place:  # "比较<试点>和<非试点>": the place that is no pilot gets its own row
+            rows.append(Row(pilot=info.unknown_place, answer=None, note="不在本批试点之中"))
         if not cits:
             return self._refuse(info, retrieval, cands, head=self._head(info))
-        lines = [f"{r.pilot}：{r.answer}[{r.n}]。" if r.answer else f"{r.pilot}：文件未提及。" for r in rows]
+        lines = [f"{r.pilot}：{r.answer}[{r.n}]。" if r.answer else
+                 (f"{r.pilot}：不在本批试点之中。" if r.note else f"{r.pilot}：文件未提及。") for r in rows]
         verdict = compare_verdict(rows, info)
         text = "\n".join(lines) + (f"\n{verdict}" if verdict else "")
         ans = self._make(info, retrieval, text, True, cits)
@@ -397,7 +400,12 @@ class ExtractiveAnswerer:
                     f"要问它请直接说出试点名称）。")
         if info.unknown_place:
             u = info.unknown_place
-            return f"文件中没有找到{u}的相关内容：{u}不在文件所列的试点之中。"
+            head = f"文件中没有找到{u}的相关内容：{u}不在本批试点之中。"
+            if info.unknown_province and info.unknown_province != "国外":
+                mine = info.province_pilots
+                head += (f"{info.unknown_province}的试点有：{'、'.join(mine)}。" if mine
+                         else f"{info.unknown_province}没有本批试点。")
+            return head
         return f"文件中没有找到“{_topic(info)}”的相关内容。"
 
     def _refuse(self, info: QuestionInfo, retrieval, cands: list[J.Candidate], head: str) -> Answer:

@@ -257,9 +257,14 @@ def score_question(item: GoldItem, record: dict | None, *, error: str | None = N
                 o.reasons.append("wrong pilots named: " + ", ".join(" / ".join(w) for w in sorted(wrong)))
 
     if "not-a-pilot" in item.tags:
-        o.not_a_pilot = not answerable and bool(_NOT_A_PILOT.search(answer)) and not _gives_figure(answer)
-        if not o.not_a_pilot and not answerable:
-            o.reasons.append("refused without saying the place is not a pilot")
+        # said so, and no figure on the place's own line (a comparison still answers the pilot beside it)
+        said = bool(_NOT_A_PILOT.search(answer))
+        place = norm(item.place) if item.place else ""
+        own = [ln for ln in answer.split("\n") if place and place in norm(ln)] or [answer.split("最接近的内容")[0]]
+        o.not_a_pilot = said and not any(_gives_figure(ln) for ln in own)
+        if not o.not_a_pilot:
+            o.reasons.append("did not say the place is not a pilot" if not said else "gave the place a figure")
+        return o
     if t in REFUSAL_TYPES and answerable:
         o.reasons.append("not refused (question is unanswerable)")
     if t in ANSWERABLE_TYPES and not answerable:

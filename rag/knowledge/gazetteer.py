@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from pathlib import Path
 
 from rag.knowledge import lexicon
 from rag.knowledge.domain import PLACE_ENDINGS, STEM_SUFFIXES
@@ -172,13 +174,104 @@ def pinyin_readings(word: str, limit: int = 4) -> list[str]:
     return list(dict.fromkeys(out))[:limit]
 
 
+def admin_divisions() -> list[tuple[str, str, str]]:
+    """(name, province, prefecture) of every division of China at county level or above, from the table the
+    `cpca` package ships (read as data: the package itself, which loads pandas, is never imported); [] when it is
+    not installed."""
+    import csv  # read only when a gazetteer is built
+    import importlib.util  # read only when a gazetteer is built
+
+    spec = importlib.util.find_spec("cpca")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    path = Path(spec.submodule_search_locations[0]) / "resources" / "adcodes.csv"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            rows = [(r["adcode"], r["name"]) for r in csv.DictReader(fh)]
+    except (OSError, KeyError):
+        return []
+    names = {code: name for code, name in rows}
+    out = []
+    for code, name in rows:
+        if name in ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"):
+            continue
+        province = names.get(code[:2] + "0" * 10, "")
+        city = names.get(code[:4] + "0" * 8, "") if code[2:4] != "00" else ""
+        placeholder = city in ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划")
+        out.append((name, province, city if city != name and not placeholder else ""))
+    return out
+
+
+def real_places(pilots: dict[str, dict], taken: set[str], text: str = "") -> dict[str, list[list[str]]]:
+    """Every name a real place goes by that is no pilot's and no pilot's parent: form → [[name, province, the
+    pilot it lies in ("" if none)]]. A county of a prefecture-level pilot lies in that pilot (台前县 in 濮阳市).
+    A short form the documents' own `text` uses as an everyday word (新建, 长治久安, 绿水青山) is left out."""
+    inside = {}
+    for pilot, meta in pilots.items():
+        if meta.get("kind") == "pilot":
+            for form in {meta.get("place", ""), stem(meta.get("place", ""))}:
+                if len(form) >= 2:
+                    inside[(meta.get("province", ""), form)] = pilot
+    out: dict[str, list[list[str]]] = {}
+
+    def add(form: str, entry: list[str]) -> None:
+        if len(form) >= 2 and form not in taken and form not in _province_forms() and entry not in out.get(form, []) \
+                and form not in lexicon.words("not_places.txt"):
+            out.setdefault(form, []).append(entry)
+
+    for name, province, city in admin_divisions():
+        owner = inside.get((province, city)) or inside.get((province, stem(city))) or ""
+        entry = [name, province, owner]
+        if len(name) >= 3 or _names_a_place(name):
+            add(name, entry)
+        if stem(name) != name and _names_a_place(stem(name)) and not _everyday_in(stem(name), text):
+            add(stem(name), entry)
+    for line in lexicon.ordered("other_places.txt"):
+        name, _, province = line.partition("\t")
+        add(name, [name, province or "国外", ""])
+    return out
+
+
+# A short form jieba's dictionary counts more often than this, and does not tag as a place, is an everyday word
+# first (城区 1517, 和平 7998, 前进, 友好); the table's place names are either tagged places (杭州, 朝阳) or rarer
+# (长治 103, 义乌 92, whose tags are n and nz).
+_EVERYDAY = 1000
+
+
+def _names_a_place(word: str) -> bool:
+    """A short form is taken as a place only when it is no everyday word (see `_EVERYDAY`)."""
+    from rag.text import jieba_pos_tokenizer, jieba_tokenizer  # jieba loads only when a gazetteer is built
+
+    if len(word) < 2 or not _HAN.match(word):
+        return False
+    if jieba_tokenizer().FREQ.get(word, 0) < _EVERYDAY:
+        return True
+    toks = jieba_pos_tokenizer().lcut(word)
+    return len(toks) == 1 and toks[0].flag == "ns"
+
+
+def _everyday_in(word: str, text: str) -> bool:
+    """Does `text` use `word` at least twice other than as a place (not followed by a place suffix)?"""
+    if word not in text:
+        return False
+    uses = sum(1 for m in re.finditer(re.escape(word), text) if not text.startswith(PLACE_ENDINGS, m.end()))
+    return uses >= 2
+
+
+@lru_cache(maxsize=1)
+def _province_forms() -> frozenset[str]:
+    return frozenset(provinces()) | frozenset(province_short(p) for p in provinces())
+
+
 def gazetteer(corpus) -> dict:
     """Everything the question analysis knows about places, derived from a corpus (JSON-serialisable).
 
     {"aliases": {pilot: [forms, longest first]},
      "pilots": {pilot: {"province", "place", "level", "parents": [...], "pinyin": [...], "kind": "pilot"|"doc"}},
      "parents": {place form: [pilots]},          # 保定市 / 保定 → the pilots it contains
-     "mentions": {place: [documents]}}           # places plain documents name (not pilots of a pilots file)
+     "mentions": {place: [documents]},           # places plain documents name (not pilots of a pilots file)
+     "places": {form: [[name, province, pilot it lies in]]},  # real places that are no pilot (cpca's table)
+     "place_pinyin": {form: [readings]}}         # provinces' short forms and short parent forms, read in pinyin
     """
     aliases = all_aliases(corpus)
     pilots: dict[str, dict] = {}
@@ -216,4 +309,10 @@ def gazetteer(corpus) -> dict:
     # a parent form that is itself a pilot's own form names that pilot, not its children
     own_forms = {a for names in aliases.values() for a in names}
     parents = {k: v for k, v in parents.items() if k not in own_forms}
-    return {"aliases": aliases, "pilots": pilots, "parents": parents, "mentions": mentions}
+    text = "".join(re.sub(r"\s+", "", para.text) for p in corpus.pilots for para in p.paragraphs())
+    places = real_places(pilots, own_forms | set(parents), text)
+    # read here, once, so that a question process never loads pypinyin's tables for them
+    place_pinyin = {form: pinyin_readings(form, limit=2)
+                    for form in [province_short(p) for p in provinces()] + [k for k in parents if len(k) <= 4]}
+    return {"aliases": aliases, "pilots": pilots, "parents": parents, "mentions": mentions, "places": places,
+            "place_pinyin": place_pinyin}

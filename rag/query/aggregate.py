@@ -14,7 +14,8 @@ from functools import lru_cache
 
 from rag.knowledge import lexicon
 from rag.knowledge.domain import PLAN_YEAR, TARGET_YEARS
-from rag.text import YEAR
+from rag.query.terms import period_of
+from rag.text import YEAR, jieba_pos_tokenizer
 
 OPS = ("max", "min", "top", "rank", "filter", "count", "list", "province", "among", "diff")
 
@@ -91,6 +92,23 @@ def measure_of(key: str, measures: frozenset[str]) -> tuple[str, bool, str] | No
     return None
 
 
+def _another_quantity(text: str, word: str) -> bool:
+    """A bare 面积 or 人口 right after a noun of its own (林区面积, 耕地面积, 户籍人口) names another quantity than
+    the table's; the pilots themselves (试点面积), a period (基期人口) or an area word of the plans (全域面积,
+    镇区人口) do not change it."""
+    if word not in ("面积", "人口"):
+        return False
+    at = text.find(word)
+    if at <= 0:
+        return False
+    toks = jieba_pos_tokenizer().lcut(text[max(0, at - 8):at])
+    if not toks or not toks[-1].flag.startswith("n") or toks[-1].flag == "ns":
+        return False
+    before = toks[-1].word
+    areas = {line.split("\t")[0] for line in lexicon.ordered("area_words.tsv")}
+    return not (before.endswith("试点") or before in areas or period_of(before) is not None)
+
+
 def _n(s: str) -> int:
     return int(s) if s.isdigit() else _CN.get(s, 0)
 
@@ -136,11 +154,16 @@ def read_aggregate(info, measures: frozenset[str], pilots_named: tuple[str, ...]
     if found is None:
         return None
     measure, loose, word = found
+    if _another_quantity(getattr(info, "unplaced", "") or key, word):
+        return None  # 林区面积, 户籍人口: not the table's 面积 or 常住人口
+    if measure == "常住人口城镇化率" and loose and info.qualifier == "户籍":
+        measure, loose = "户籍人口城镇化率", False  # "按户籍算的城镇化率"
     years = tuple(dict.fromkeys(int(y) for y in info.years))
     kind = None
-    if info.period == "base" or _PERIOD_BASE.search(key):
+    rest = key.replace(word, "|")  # the measure's own words (规划面积) say nothing of base or target
+    if info.period == "base" or _PERIOD_BASE.search(rest):
         kind = "base"
-    elif years and all(y > PLAN_YEAR for y in years) or (_TARGET.search(key) and not years):
+    elif years and all(y > PLAN_YEAR for y in years) or (_TARGET.search(rest) and not years):
         kind = "target"
     elif years and all(y <= PLAN_YEAR for y in years):
         kind = "base"

@@ -112,7 +112,14 @@ class QuestionAnalyzer(PlaceResolver):
             if prov:
                 self.by_province.setdefault(prov, []).append(pilot)
         self.mentions = {norm(k): list(v) for k, v in (self.gaz.get("mentions") or {}).items()}
-        self.lengths = sorted({len(k) for k in (*table, *self.parent_table, *self.province_table)}, reverse=True)
+        # real places that are no pilot (county level and above, and well-known places abroad), from the gazetteer
+        self.place_table: dict[str, list] = {}
+        for form, entries in (self.gaz.get("places") or {}).items():
+            k = norm(form)
+            if k not in table and k not in self.parent_table and k not in self.province_table:
+                self.place_table[k] = entries
+        self.lengths = sorted({len(k) for k in (*table, *self.parent_table, *self.province_table, *self.place_table)},
+                              reverse=True)
         self.pinyin: dict[str, str] = {}
         for pilot, meta in self.pilot_info.items():
             for py in meta.get("pinyin") or ():
@@ -120,8 +127,10 @@ class QuestionAnalyzer(PlaceResolver):
                     self.pinyin.setdefault(py, pilot)
         # provinces and parent places by pinyin too ("Sichuan's provincial capital", "Haikou's Yanfeng")
         self.place_pinyin: dict[str, str] = {}
+        stored = self.gaz.get("place_pinyin")  # read at build time (an older index: read here)
         for form in [province_short(p) for p in provinces()] + [k for k in self.parent_table if len(k) <= 4]:
-            for py in pinyin_readings(form, limit=2):
+            readings = stored[form] if stored is not None and form in stored else pinyin_readings(form, limit=2)
+            for py in readings:
                 self.place_pinyin.setdefault(py, form)
 
     def short_name(self, pilot: str) -> str:
@@ -141,6 +150,8 @@ class QuestionAnalyzer(PlaceResolver):
         qi.places = self._scan(key)
         masked = list(key)
         for sp in qi.places:
+            if sp.kind == "place":
+                continue  # a real place that is no pilot may be what a which-pilots question looks for (温泉城)
             for k in range(sp.start, min(sp.end, len(masked))):
                 masked[k] = "，"
         qi.unplaced = "".join(masked)
@@ -166,17 +177,21 @@ class QuestionAnalyzer(PlaceResolver):
                 qi.pilots.append(described)
                 qi.scope, qi.described_by, qi.shape = list(qi.pilots), by, "compare"
         qi.content = self._content_mask(qi)
-        if qi.shape == "compare" and len(qi.pilots) < 2:
+        if qi.shape == "compare" and len(qi.pilots) < 2 and not (qi.pilots and qi.unknown_place):
             qi.shape = "single"
         if qi.shape == "overview" and len(qi.pilots) != 1:
             qi.shape = "single"
         self._content(qi)
         if qi.shape == "overview" and self._asks_more_than_overview(qi):
             qi.shape = "single"  # "<某事项>由哪几部分组成": a question about one thing, not the plan
-        if self.fact_measures and qi.shape in ("single", "cross", "count", "compare") and not qi.unknown_place \
+        # named pilots compared ("A和B哪个面积大") stay with the comparison, which lines up each one's figure
+        if self.fact_measures and qi.shape in ("single", "cross", "count") and not qi.unknown_place \
                 and not qi.require:
-            named = tuple(qi.pilots) if qi.resolved_by not in ("province", "parent", "document") else ()
-            ask = read_aggregate(qi, self.fact_measures, named)
+            # a pilot named or described is named; the one pilot of a province named is that province's
+            named = tuple(qi.pilots) if qi.described_by or qi.resolved_by not in ("province", "parent", "document") \
+                else ()
+            refers = REFERENCE.search(qi.key) and not named  # "…的那个县，…": one pilot, described
+            ask = None if refers else read_aggregate(qi, self.fact_measures, named)
             if ask is not None:
                 qi.shape, qi.aggregate = "aggregate", ask
                 qi.scope = list(ask.pilots)
@@ -204,8 +219,11 @@ class QuestionAnalyzer(PlaceResolver):
             if len(named) == 1 and not re.search(r"(哪些|哪几个)(试点|地方|城市|文件)", q):
                 return "single"
             return "cross"
+        others = [s for s in qi.places if s.kind in ("place", "unknown")]
         if len(named) >= 2 and _COMPARE.search(q):
             return "compare"
+        if named and others and (_COMPARE.search(q) or re.search(r"和|与|跟|比(?![例重率])", q)):
+            return "compare"  # "比较<试点>和<非试点>…": the non-pilot gets a row of its own
         if len(named) >= 2 and re.search(r"和|与|跟|及|、|比(?![例重率])", q):
             return "compare"
         if OVERVIEW.search(q) and not _ASKS_NUMBER.search(q):

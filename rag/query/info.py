@@ -24,8 +24,9 @@ class PlaceRef:
     text: str
     start: int
     end: int
-    kind: str                       # "pilot" | "parent" | "province" | "unknown" | "doc"
-    pilots: tuple[str, ...] = ()
+    kind: str                       # "pilot" | "parent" | "province" | "place" | "unknown" | "doc"
+    pilots: tuple[str, ...] = ()    # a place inside a pilot ("place"): that pilot
+    province: str = ""              # a real place that is no pilot ("place"): its province
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class QuestionInfo:
     scope: tuple[str, ...] = ()      # pilots to search (() = all)
     places: tuple[PlaceRef, ...] = ()
     unknown_place: str | None = None                  # a place named that no document covers
+    unknown_province: str | None = None               # that place's province, when the gazetteer knows it
+    province_pilots: tuple[str, ...] = ()             # and that province's pilots (named in the refusal)
     resolved_by: str = ""            # "name" | "parent" | "province" | "description" | "explicit" | "document"
     years: tuple[str, ...] = ()
     period: str | None = None        # no year named: "base" (基期, 现在…) or "target" (到时候…) of the plan

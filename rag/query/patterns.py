@@ -14,7 +14,7 @@ LOWER = re.compile(r"(更|最|比较)(低|少|小|慢|弱)|(?<![对相])比[^较
 # A phrase that refers to the pilot being asked about ("…那个县", "…的县级市", "该镇"): the description before it
 # says which pilot, the rest of the question says what is asked.
 REFERENCE = re.compile(r"(?:[那这该]个|[那这该]|唯一的?)(?:县级市|地级市|自治县|自治州|新区|城市|地方|试点|镇子|县|市|区|镇|州|旗)"
-                       r"|的(?:县级市|地级市|自治县|自治州|新区|城市|试点|镇子)(?![\u4e00-\u9fff])")
+                       r"|的(?:县级市|地级市|自治县|自治州|新区|城市|试点|镇子)(?![\u4e00-\u9fff0-9])")
 # "哪些试点…", "试点里有哪几个…": a which-pilots question
 CROSS = re.compile(
     r"(哪些|哪几个|哪几|什么)(试点|地方|城市|地区|县|镇|市|区|文件|文档|方案)"

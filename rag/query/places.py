@@ -18,6 +18,12 @@ _FLAT = re.compile(r"[^\w]")
 
 _LEVEL_HINT = re.compile(r"[县地]级(市)|(镇|县|市|区|旗|州)级|[那这]个(镇|县|市|区|旗|州|新区)|该(镇|县|市|区|旗|州)")
 _THE_PILOT = re.compile(r"试点|[那这]个|[那这]里|当地|该")
+# "石河子总场所在的那个场镇": the words around a place describe a pilot rather than name the subject
+_DESCRIBING = re.compile(r"(?:所在|附近|旁边|边上|挨着|靠近|毗邻|隶属)的?(?:那个|这个)?|(?:那个|这个)[\u4e00-\u9fff]{0,3}(?:镇|县|市|区|州|旗)")
+# a town named right after its parent place ("佛山南海的西樵镇"): the town is the subject
+_TOWN_AFTER = re.compile(r"(?:[\u4e00-\u9fff]{0,3}?的)?([\u4e00-\u9fff]{2,4}?(?:镇|乡|街道))")
+# a which-pilots question that names a place as what the plans mention, not as its subject
+_TERM_FRAME = re.compile(r"提到|提及|提出|涉及|写了|写到|出现|对接|服务|融入")
 # "<试点甲>和<试点乙>这两个<类别>": an appositive that describes the named pilots, not what is asked
 _APPOSITIVE = re.compile(r"(?:这|那)?[两二三四五几]个[\u4e00-\u9fff]{0,8}?(?:自治县|自治州|新区|试点|城市|地方|县|市|区|镇|旗|州)")
 
@@ -40,7 +46,8 @@ class PlaceResolver:
                     continue
                 s = q[i:i + L]
                 if L <= 3 and (i not in cuts or (i + L not in cuts and not self._suffix_follows(q, i + L))) \
-                        and (s in self.parent_table or s in self.province_table or s in self.pilot_table):
+                        and (s in self.parent_table or s in self.province_table or s in self.pilot_table
+                             or s in self.place_table):
                     continue
                 if s in self.pilot_table:
                     nxt = q[i + L] if i + L < n else ""
@@ -59,6 +66,15 @@ class PlaceResolver:
                     if s.endswith("省") and q[i + L:i + L + 1] == "会":
                         continue  # "四川省会": the province is 四川, 省会 is a word of its own
                     out.append(PlaceRef(s, i, i + L, "province", (self.province_table[s],)))
+                    i += L
+                    break
+                if s in self.place_table:
+                    # a real place that is no pilot (长治, 永康市, 首尔); one that lies in a pilot names that pilot
+                    entries = self.place_table[s]
+                    owners = tuple(dict.fromkeys(e[2] for e in entries if e[2]))
+                    provs = {e[1] for e in entries}
+                    out.append(PlaceRef(s, i, i + L, "place", owners if len(entries) == 1 else (),
+                                        next(iter(provs)) if len(provs) == 1 else ""))
                     i += L
                     break
             else:
@@ -137,12 +153,38 @@ class PlaceResolver:
                 cand = [p for p in s.pilots if not provs or any(p in self.by_province.get(pr, []) for pr in provs)]
                 pilots.extend(p for p in (cand or s.pilots) if p not in pilots)
         parents = [s for s in spans if s.kind == "parent"]
-        unknown = [s.text for s in spans if s.kind == "unknown"]
+        # real places that are no pilot (the gazetteer's county-level-and-above table, places abroad)
+        elsewhere = [s for s in spans if s.kind == "place" and not s.pilots]
+        inside = [s for s in spans if s.kind == "place" and s.pilots]
+        unknown = [s.text for s in spans if s.kind == "unknown"] + [s.text for s in elsewhere]
+        as_term = qi.shape == "cross" and _TERM_FRAME.search(qi.key)  # "哪些试点提到兰州": a term, no subject
         if pilots:
             qi.pilots, qi.scope, qi.resolved_by = pilots, list(pilots), "name"
             if unknown and qi.shape != "cross":
                 qi.unknown_place = unknown[0]  # `永安镇` next to a pilot name: still another place
+                qi.unknown_province = next((s.province for s in elsewhere if s.text == unknown[0]), "") or None
+                qi.province_pilots = list(self.by_province.get(qi.unknown_province or "", []))
             return
+        described = (REFERENCE.search(qi.key) or _DESCRIBING.search(qi.key)) \
+            and any(norm(s.text) in t for s in elsewhere for t in self.pilot_texts.values())
+        if elsewhere and not as_term and not described:
+            # ("武夷山南麓那个县级市" describes a pilot by a place its plan names: the description decides, below)
+            qi.unknown_place, qi.unknown_province = elsewhere[0].text, elsewhere[0].province or None
+            qi.province_pilots = list(self.by_province.get(elsewhere[0].province, []))
+            return
+        if inside and not as_term:
+            # a county of a prefecture-level pilot (台前县 in 濮阳市): that pilot's document, about that county
+            scope = list(dict.fromkeys(p for s in inside for p in s.pilots))
+            qi.pilots, qi.scope, qi.resolved_by, qi.require = list(scope), list(scope), "parent", inside[0].text
+            return
+        if parents and not as_term:
+            after = [m.group(1) for s in parents for m in [_TOWN_AFTER.match(qi.key, s.end)] if m]
+            towns = [u for u in after + self._unknown_places(qi.unplaced) if re.search(r"(?:镇|乡|街道|新区)$", u)
+                     and not re.search(r"那|这|该|个|试点", u)
+                     and not any(norm(u) in t for t in self.pilot_texts.values())]
+            if towns:  # "佛山南海的西樵镇": a town of the parent city that is no pilot
+                qi.unknown_place = towns[0]
+                return
         talks_of_pilot = bool(_THE_PILOT.search(qi.key) or REFERENCE.search(qi.key)) or \
             qi.shape in ("cross", "count", "overview")
         if parents:

@@ -81,3 +81,20 @@ def _for_difference(ask: AggregateAsk, mine: list, scope: list) -> FactSelection
             years = ([max(base)] if base else []) + years
         rows = [f for f in whole if f.year in years]
     return FactSelection(rows=sorted(rows, key=lambda f: (f.year, f.measure)), pilots=scope)
+
+
+def filter_facts(facts: list, *, measure: str | None = None, year: int | None = None, pilot: str | None = None,
+                 kind: str | None = None) -> list:
+    """The rows of the table that match every filter given (`pilotqa facts`, `/api/facts`, the 指标 tab)."""
+    out = []
+    for f in facts:
+        if measure and f.measure != measure:
+            continue
+        if year and f.year != int(year):
+            continue
+        if pilot and f.pilot != pilot:
+            continue
+        if kind and f.kind != kind:
+            continue
+        out.append(f)
+    return out

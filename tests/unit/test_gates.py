@@ -88,3 +88,18 @@ def test_a_comparison_gives_a_row_per_pilot_and_the_higher_one(analyzer, passage
     rows = {row.pilot: row.figure for row in ans.rows}
     assert rows == {QH: "55%", YZ: "60%"}
     assert "云泽市" in ans.text.splitlines()[-1] and "高于" in ans.text
+
+
+def test_a_place_that_is_no_pilot_is_refused_saying_so(analyzer, passages, answerer):
+    r = retrieval(analyzer, passages, "杭州的常住人口有多少？")
+    ans = answerer.answer(r.question, r)
+    assert not ans.answerable and "杭州不在本批试点之中" in ans.text and "浙江省的试点有" in ans.text
+    assert "45 万人" not in ans.text.split("最接近的内容")[0]
+
+
+def test_in_a_comparison_the_place_that_is_no_pilot_gets_its_own_row(analyzer, passages, answerer):
+    r = retrieval(analyzer, passages, "比较青禾县和杭州的2014年常住人口城镇化率")
+    ans = answerer.answer(r.question, r)
+    lines = ans.text.splitlines()
+    assert any(l.startswith("浙江省青禾县") and "42.5%" in l for l in lines)
+    assert "杭州：不在本批试点之中。" in lines

@@ -80,3 +80,26 @@ def test_traditional_characters_and_english_are_read(analyzer):
     assert analyzer.analyze("青禾縣2020年的森林覆蓋率目標是多少？").measure == "森林覆盖率"
     info = analyzer.analyze("What is the forest coverage target of Qinghe for 2020?")
     assert info.lang == "en" and info.pilots == (QH,) and "2020" in info.years
+
+
+@pytest.mark.parametrize("question, place, province", [
+    ("长治市2020年的城镇化率目标是多少？", "长治市", "山西省"),
+    ("长治的城镇化率目标是多少？", "长治", "山西省"),
+    ("杭州的常住人口有多少？", "杭州", "浙江省"),
+    ("首尔的城镇化率目标是多少？", "首尔", "国外"),
+])
+def test_a_real_place_that_is_no_pilot_is_known_as_such(analyzer, question, place, province):
+    info = analyzer.analyze(question)
+    assert info.pilots == () and info.unknown_place == place and info.unknown_province == province
+    if province == "浙江省":  # the refusal can name that province's pilots
+        assert set(info.province_pilots) == {QH, LX}
+
+
+def test_a_comparison_with_a_place_that_is_no_pilot_keeps_both(analyzer):
+    info = analyzer.analyze("比较青禾县和杭州的常住人口城镇化率")
+    assert info.shape == "compare" and info.pilots == (QH,) and info.unknown_place == "杭州"
+
+
+def test_a_which_pilots_question_may_name_a_place_as_its_term(analyzer):
+    info = analyzer.analyze("哪些试点提到长三角？")
+    assert info.shape == "cross" and info.unknown_place is None
