@@ -1,11 +1,14 @@
 """Comparisons: one cited row per compared pilot, like with like (the same period where a year is not asked),
-each row's figure read in the measure's unit, and the verdict (which is higher, by how much) when it is asked."""
+each row's figure read in the measure's unit (the fact table's row where the pilot's passages give none), and
+the verdict (which is higher, by how much) when it is asked."""
 from __future__ import annotations
 
 import re
 
 from rag.answer import judgment as J
-from rag.answer.types import Row
+from rag.answer.aggregate import quote_for
+from rag.answer.citations import make_citation
+from rag.answer.types import Citation, Row
 from rag.knowledge.domain import is_target_year
 from rag.knowledge.measures import measure_head, read_figure, units_of
 from rag.query.info import QuestionInfo
@@ -118,3 +121,35 @@ def _difference(hi: Row, lo: Row, info: QuestionInfo) -> str:
 def row_figure(quote: str, info: QuestionInfo) -> dict:
     v = _value(quote, info)
     return {"value": v[0], "figure": v[1]} if v else {}
+
+
+def fill_from_table(info: QuestionInfo, rows: list[Row], cits: list[Citation], numbers: dict[int, int],
+                     retrieval) -> None:
+    """A compared pilot whose passages gave no figure gets the fact table's row for the asked measure and year
+    (its plan may say 总人口 where the question says 人口), cited from the line that states it."""
+    sel = getattr(retrieval, "facts", None)
+    if sel is None:
+        return
+    by_pilot = {}
+    for f in [*sel.rows, *(f for f, _ in sel.aside)]:  # a figure of part of the pilot is shown, not compared
+        by_pilot.setdefault(f.pilot, f)
+    partial = {id(f) for f, _ in sel.aside}
+    index = {p.chunk.id: i for i, p in enumerate(retrieval.passages)}
+    for i, r in enumerate(rows):
+        f = by_pilot.get(r.pilot)
+        if f is None or (r.answer and r.value is not None) or f.chunk_id not in index:
+            continue
+        pi = index[f.chunk_id]
+        chunk = retrieval.passages[pi].chunk
+        n = numbers.get(pi, len(numbers) + 1)
+        cit = make_citation(n, chunk, quote_for(chunk, f))
+        if cit is None:
+            continue
+        numbers[pi] = n
+        cits.append(cit)
+        figure = row_figure(f.text, info) or {"value": f.value, "figure": f.text.replace(" ", "")}
+        note = ""
+        if id(f) in partial:
+            figure, note = {"value": None, "figure": figure["figure"]}, "仅为试点的一部分"
+        rows[i] = Row(pilot=r.pilot, answer=cit.quote, quote=cit.quote, n=n, start_line=cit.start_line,
+                      end_line=cit.end_line, note=note, **figure)

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 from rag.answer import aggregate as A
 from rag.answer import judgment as J
 from rag.answer.citations import clause_window, end_punct, make_citation
-from rag.answer.compare import like_with_like, row_figure
+from rag.answer.compare import fill_from_table, like_with_like, row_figure
 from rag.answer.compare import verdict as compare_verdict
 from rag.answer.types import Answer, Citation, Row
 from rag.knowledge import lexicon
@@ -334,6 +334,7 @@ class ExtractiveAnswerer:
             cits.append(cit)
             rows.append(Row(pilot=pilot, answer=cit.quote, quote=cit.quote, n=n, start_line=cit.start_line,
                             end_line=cit.end_line, **row_figure(cit.quote, info)))
+        fill_from_table(info, rows, cits, numbers, retrieval)
         if info.unknown_place:  # "比较<试点>和<非试点>": the place that is no pilot gets its own row
             rows.append(Row(pilot=info.unknown_place, answer=None, note="不在本批试点之中"))
         if not cits:
@@ -341,6 +342,14 @@ class ExtractiveAnswerer:
         lines = [f"{r.pilot}：{r.answer}[{r.n}]。" if r.answer else
                  (f"{r.pilot}：不在本批试点之中。" if r.note else f"{r.pilot}：文件未提及。") for r in rows]
         verdict = compare_verdict(rows, info)
+        apart = [r.pilot for r in rows if r.answer and r.note == "仅为试点的一部分"]
+        if verdict and apart:
+            verdict = verdict[:-1] + f"（{'、'.join(apart)}的数字仅为试点的一部分，未参与比较）。"
+        if verdict and info.compare_op:  # the pilot the comparison names is its result; the others its context
+            valued = [r for r in rows if r.answer and r.value is not None]
+            top = (max if info.compare_op == "max" else min)(valued, key=lambda r: r.value)
+            for r in valued:
+                r.role = "result" if r is top else "context"
         text = "\n".join(lines) + (f"\n{verdict}" if verdict else "")
         ans = self._make(info, retrieval, text, True, cits)
         ans.rows = rows

@@ -195,6 +195,9 @@ class QuestionAnalyzer(PlaceResolver):
             if ask is not None:
                 qi.shape, qi.aggregate = "aggregate", ask
                 qi.scope = list(ask.pilots)
+        elif self.fact_measures and qi.shape == "compare" and len(qi.pilots) >= 2 and not qi.require:
+            # the comparison answers from each pilot's passages; the table's rows fill a pilot they leave out
+            qi.aggregate = read_aggregate(qi, self.fact_measures, tuple(qi.pilots))
         return freeze(qi)
 
     def _asks_more_than_overview(self, qi: QuestionDraft) -> bool:

@@ -225,6 +225,12 @@ class HybridRetriever:
             passages = self._count(info) or self._ranked(query, info, scores, mode, k)
         elif shape == "compare":
             passages = self._multi(info, scores, mode, k)
+            if info.aggregate is not None and info.aggregate.op == "among":
+                facts = select_facts(self.index.facts, info.aggregate)
+                have = {p.chunk.id for p in passages}
+                for extra in self._fact_passages(facts):
+                    if extra.chunk.id not in have:
+                        passages.append(replace(extra, rank=len(passages) + 1))
         else:
             passages = self._ranked(query, info, scores, mode, k)
             if shape == "overview" and info.pilots:

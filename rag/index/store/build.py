@@ -25,7 +25,7 @@ from rag.corpus.folder import seed_if_default
 from rag.files import sha256_file
 from rag.index.chunk_stats import simplified_texts
 from rag.index.chunking import chunk_corpus, chunk_stats
-from rag.index.embeddings import load_embedder, model_id_of
+from rag.index.embeddings import Embedder, load_embedder, model_id_of
 from rag.index.facts import extract_facts
 from rag.index.store.base import BuildData
 from rag.index.store.cache import VectorCache
@@ -58,7 +58,8 @@ class BuildReport:
     shipped: int = 0              # texts (chunks + sentences) whose vector came with the bundled corpus
 
 
-EMBED_GROUP = 64   # texts per embedding call (ordered by length, so each call pads little)
+EMBED_GROUP = 64     # texts per embedding call (ordered by length, so each call pads little)
+TOKEN_BUDGET = 2400  # characters of text in one model call: 8 passages of the chunker's 300, 16 short sentences
 
 
 def _peak_rss_mb() -> float:
@@ -185,7 +186,11 @@ def embed_in_batches(embedder, texts: list[str], keys: list[str], *, progress: b
     out: dict[str, np.ndarray] = {}
     for start in range(0, len(order), group):
         part = order[start:start + group]
-        vecs = embedder.embed_passages([texts[i] for i in part], progress=False)
+        longest = max(len(texts[i]) for i in part)
+        kwargs = {}
+        if isinstance(embedder, Embedder):  # at most about TOKEN_BUDGET characters in one model call
+            kwargs["batch_size"] = max(1, min(embedder.passage_batch_size, TOKEN_BUDGET // max(1, longest)))
+        vecs = embedder.embed_passages([texts[i] for i in part], progress=False, **kwargs)
         for i, v in zip(part, vecs):
             out[keys[i]] = np.asarray(v, dtype=np.float32)
         if bar is not None:
