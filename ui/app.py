@@ -1,4 +1,4 @@
-"""PilotQA web app (Gradio 6): 问答 · 引文查找 · 试点浏览 · 评测 (· 知识库 when ui/kb.py is present).
+"""PilotQA web app (Gradio 6): 问答 · 引文查找 · 试点浏览 · 指标 · 评测 (· 知识库 when ui/kb.py is present).
 
 `build_app(qa, config)` builds the Blocks (queued); `rag/server.py` (`pilotqa serve`) mounts it on its FastAPI
 app with `launch_kwargs()`, and `launch()` serves it alone (tests).
@@ -8,6 +8,7 @@ Every event handler has a stable `api_name` so `gradio_client` can call it:
   ask_llm(question, conversation, pilot, doc, k) -> the same, answered by the LLM
   cite(text)                                      -> html
   browse(pilot)                                   -> html
+  facts_table(…) / facts_chart(…)                 (ui/factstab.py)
   eval_report(which) / run_eval(gold, k, limit)   (ui/evaltab.py)
 `conversation` is what the page keeps in the browser (ui/chat.py); an API caller may pass a list of its
 earlier questions instead, or []. Extractive asks, LLM asks and cite are separate events with their own
@@ -25,6 +26,7 @@ from rag.config import Config
 from ui import chat as C
 from ui import render as R
 from ui.evaltab import build_eval_tab, run_choices
+from ui.factstab import build_facts_tab
 from ui.i18n import GRADIO_WORDS
 from ui.render_cite import cite_html
 
@@ -261,6 +263,7 @@ def build_app(qa, config: Config, *, default_answerer: str | None = None) -> gr.
                                            elem_id="pq-browse-pilot")
                 browse_out = gr.HTML(R.message_html("请选择一个试点，查看其工作方案要点全文（带行号）。", "info"),
                                      elem_id="pq-browse", js_on_load=SCROLL_JS, apply_default_css=False)
+            facts_table = build_facts_tab(qa, C.friendly)
             which = build_eval_tab(qa, config, C.friendly)
             _mount_kb(qa, config)
 
@@ -285,6 +288,7 @@ def build_app(qa, config: Config, *, default_answerer: str | None = None) -> gr.
         browse_pilot.input(lambda p: browse(p), inputs=browse_pilot, outputs=browse_out, api_name="browse")
         sources.click(jump, outputs=[tabs, browse_pilot, browse_out], api_visibility="private")
         cite_out.click(jump, outputs=[tabs, browse_pilot, browse_out], api_visibility="private")
+        facts_table.click(jump, outputs=[tabs, browse_pilot, browse_out], api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY)
     return demo
 

@@ -2,7 +2,8 @@
 
 Safety: every piece of text that comes from the user, the corpus or a model goes through `esc()`
 (html.escape) before it becomes part of an HTML string, and the only markup added is ours (div, span,
-sup, br, table, del, mark, button) with class attributes — no `<img>`, no `<a href>`, no styles. The chat is
+sup, br, table, del, mark, button) with class attributes (an aggregate answer's bars are classes too:
+ui/render_facts.py) — no `<img>`, no `<a href>`, no styles. The chat is
 rendered with Markdown off (ui/app.py), so `![x](http://…)` or `[x](http://…)` in a question, an answer or a
 passage stays literal text: nothing the app shows can make the browser fetch another site.
 
@@ -17,6 +18,7 @@ import unicodedata
 from typing import Iterable, Mapping, Sequence
 
 from rag.text import lines_label as text_lines_label
+from ui import render_facts as RF
 
 _WS = re.compile(r"\s")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -131,6 +133,12 @@ def answer_bubble(ans: Mapping, turn: int) -> str:
     text = str(ans.get("answer") or "")
     if not ans.get("answerable", True):
         parts.append(f'<div class="pq-chat-refusal"><b>文件中没有找到答案</b><br>{answer_html(text)}</div>')
+    elif RF.is_aggregate(ans):
+        # the figures as a table with bars (ui/render_facts.py), the answer's other lines around it
+        before, after = RF.split_aggregate_text(ans)
+        parts += [f'<div class="pq-answer">{answer_html(chr(10).join(before))}</div>' if before else "",
+                  RF.aggregate_table(ans),
+                  f'<div class="pq-answer pq-agg-rest">{answer_html(chr(10).join(after))}</div>' if after else ""]
     elif _is_which(ans):
         parts.append(which_table(ans))
         parts.append(f'<div class="pq-answer">{answer_html(text)}</div>')
