@@ -255,3 +255,16 @@ def test_a_qualifier_with_a_new_ask_is_not_a_swap(qa):
     ans = follow(qa, ["韩城市森林覆盖率目标是多少？"], "城区一年里空气优良的天数要达到多少？")
     assert "森林覆盖率" not in ans.resolved_question
     assert ans.answerable and "292天" in ans.citations[0].quote
+
+
+def test_a_rate_asked_without_its_qualifier_gets_each_variant_and_a_follow_up_keeps_year_and_target(qa):
+    """"城镇化率目标" names no qualifier: 常住 and 户籍, each year the plan states, in rows; "那户籍人口的呢？"
+    is the rate's qualifier (户籍人口城镇化率), keeping the year and the target, not the 户籍人口 population."""
+    ans = qa.ask("孝义市的城镇化率目标是多少？")
+    got = {(r.measure, r.year) for r in ans.rows}
+    assert {("常住人口城镇化率", 2017), ("常住人口城镇化率", 2020), ("户籍人口城镇化率", 2020)} <= got, ans.text
+    assert all(r.kind == "target" and r.n is not None for r in ans.rows)
+    assert "2017年" in ans.text and "2020年" in ans.text
+    ans = follow(qa, ["孝义市2020年的城镇化率目标是多少？"], "那户籍人口的呢？")
+    assert says(ans.resolved_question, "孝义", "2020年", "户籍人口城镇化率", "目标"), ans.resolved_question
+    assert "65%" in ans.text and "万人" not in ans.text

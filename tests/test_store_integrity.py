@@ -113,10 +113,15 @@ def test_damaged_vectors_are_detected_repaired_and_retrieval_is_right_again(inde
     q = embedder.embed_queries([FOREST_Q])[0]
     top = idx.chunks[int(np.argmax(idx.dense_scores(q)))]
     assert "房山" in top.pilot
-    # the re-embedded rows are in the user's cache now: damage four of them, rebuild through the CLI
-    cache_vecs, _ = _cache_files(cfg)
+    # the re-embedded rows are in the user's cache now (the shipped copy still lacks them): damage four of
+    # them, rebuild through the CLI into a fresh index (an index's own vectors would be reused as they are)
+    cache_vecs, cache_keys = _cache_files(cfg)
+    needed = ShippedVectors(bundled / "vectors", embedder.model_id).damaged_keys
+    rows_meta = json.loads(cache_keys.read_text(encoding="utf-8"))["rows"]
+    at = [i for i, row in enumerate(rows_meta) if row[0] in needed][:4]
+    assert len(at) == 4
     m = np.load(cache_vecs)
-    m[:4] = m[[1, 2, 3, 0]]
+    m[at] = m[[at[1], at[2], at[3], at[0]]]
     np.save(cache_vecs, m)
     monkeypatch.setenv("PILOTQA_BUNDLED_DIR", str(bundled))  # the CLI reads the same damaged shipped copy
     rc = cli_main(["build", "--quiet", "--index-dir", str(cfg.index_dir), "--corpus", str(bundled)])

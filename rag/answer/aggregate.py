@@ -63,7 +63,29 @@ def compute(ask: AggregateAsk, sel: FactSelection) -> Computed:
         return _by_pilot(ask, what, rows, missing, sel)
     if op == "diff":
         return _difference(ask, rows)
+    if op == "variants":
+        return _variants(ask, rows)
     return Computed(head="", answerable=False)
+
+
+def _variants(ask: AggregateAsk, rows) -> Computed:
+    """One pilot's rate asked without its qualifier: each variant stated (常住, 户籍), each year with it."""
+    if not rows:
+        return Computed(head="", answerable=False)
+    pilot = ask.pilots[0]
+    by_measure: dict[str, list] = {}
+    for f in sorted(rows, key=lambda f: (f.measure not in _RATE[:1], f.year)):
+        by_measure.setdefault(f.measure, []).append(f)
+    goal = "目标" if ask.kind == "target" else ""
+    head = f"{pilot}的{ask.word if ask.loose else ask.measure}{goal}，文件写明的有 {len(rows)} 项（{'、'.join(by_measure)}）："
+    out_rows, lines = [], []
+    for measure, fs in by_measure.items():
+        cites = "，".join(f"{base_year_label(f)}{f.text}{{cite:{len(out_rows) + k}}}{_note(f)}" for k, f in enumerate(fs))
+        out_rows += [(f, "result") for f in fs]
+        lines.append(f"- {measure}：{cites}")
+    if ask.loose:  # a variant the plan does not state is said, not left out silently
+        lines += [f"- {m}：文件未提及" for m in _RATE if m not in by_measure]
+    return Computed(head=head, rows=out_rows, lines=lines)
 
 
 def _ranking(ask, what, order, missing) -> Computed:

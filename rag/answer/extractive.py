@@ -23,6 +23,8 @@ from rag.answer import judgment as J
 from rag.answer.citations import clause_window, end_punct, make_citation
 from rag.answer.compare import fill_from_table, like_with_like, row_figure
 from rag.answer.compare import verdict as compare_verdict
+from rag.answer.enumeration import asks_several, named_count, whole_enumeration
+from rag.answer.reasons import refusal_reason
 from rag.answer.types import Answer, Citation, Row
 from rag.knowledge import lexicon
 from rag.query.analysis import QuestionAnalyzer
@@ -151,10 +153,21 @@ class ExtractiveAnswerer:
         for k, c in enumerate(chosen):
             first.setdefault(c.pi, k)
         chosen.sort(key=lambda c: (first[c.pi], order[id(c)]))
-        text, cits = self._compose(retrieval, [(c.pi, self._window(info, c)) for c in chosen])
+        pieces = [(c.pi, self._window(info, c)) for c in chosen]
+        note = ""
+        whole = whole_enumeration(retrieval.passages[chosen[0].pi].chunk.text, chosen[0].text) \
+            if asks_several(info.key) else None
+        if whole:  # several items asked: the whole enumeration, and what it covers of the other sentences
+            span, items = whole
+            pieces = [(chosen[0].pi, span)] + [(c.pi, q) for c, q in zip(chosen[1:], [q for _, q in pieces[1:]])
+                                               if not (c.pi == chosen[0].pi and norm(c.text) in norm(span))]
+            named = named_count(info.key)
+            if named and named != items:
+                note = f"（问题说有{named}项，原文此处列出{items}项。）"
+        text, cits = self._compose(retrieval, pieces)
         if not cits:
             return self._refuse(info, retrieval, cands, head=self._head(info))
-        ans = self._make(info, retrieval, text, True, cits)
+        ans = self._make(info, retrieval, text + note, True, cits)
         ans.confidence = round(chosen[0].p, 4)
         return ans
 
@@ -432,7 +445,8 @@ class ExtractiveAnswerer:
             if cit:
                 cits.append(cit)
                 pieces.append(f"{chunk.pilot}：{cit.quote}[{cit.n}]")
-        text = head + (f"最接近的内容：{'；'.join(pieces)}。" if pieces else "")
+        why = refusal_reason(info, next(iter(best_by_p.values()))) if pieces else ""
+        text = head + (f"最接近的内容：{'；'.join(pieces)}。{why}" if pieces else "")
         return self._make(info, retrieval, text, False, cits)
 
     def _make(self, info: QuestionInfo, retrieval, text: str, answerable: bool, cits: list[Citation]) -> Answer:

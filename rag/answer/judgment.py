@@ -40,6 +40,12 @@ _ENUM = re.compile(r"[、；;]")
 _ASKS_TARGET = re.compile(r"目标|规划|计划|力争|预计|要达到|要到|提高到|达到|将来|未来|到时候|届时|到20\d\d")
 _CN_NUM = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _PLACE_TOKEN = re.compile(r"[\u4e00-\u9fff]{1,8}?(?:街道|镇|县|区|市|乡|村|局|委|办|厅|中心|集团|公司|园区|园)")
+# "截至2024年底": a state reached, not a target, whatever the plans' base year
+_AS_OF = re.compile(r"(?:截至|截止|到目前|目前|现有|已有|已经)[^，,。；;]{0,3}\d{4}|\d{4}年底?(?:已|共有|现有)")
+# a price asked (多少钱, 单价): only a sum of money answers it, not a rate or an area
+_ASKS_MONEY = re.compile(r"多少钱|几块钱|什么价|价格|售价|单价")
+_MONEY = re.compile(r"\d[\d.,]*\s*(?:万|亿)?元")
+_DATE = re.compile(r"\d{4}\s*年(?!\s*[—\-–至到])|\d{1,2}\s*月\s*\d{1,2}\s*日|年底|年内|月底")
 _QUOTED_NAME = re.compile(r"[“《「]([^”》」]{2,30})[”》」]")
 
 
@@ -165,6 +171,7 @@ def candidates(info: QuestionInfo, retrieval, *, idf: dict[str, float] | None = 
     qvec = getattr(retrieval, "qvec", None)
     top_score = max((float(p.score) for p in passages), default=1.0) or 1.0
     qbg = bigrams(info.key)
+    doc_years = getattr(retrieval, "doc_years", None) or {}
     out: list[Candidate] = []
     for pi, p in enumerate(passages):
         chunk = p.chunk
@@ -178,7 +185,7 @@ def candidates(info: QuestionInfo, retrieval, *, idf: dict[str, float] | None = 
                 sim = float(np.dot(vecs[si], qvec))
             else:
                 sim = float(p.scores.get("dense", 0.0)) if p.scores else 0.0
-            c.gate = _gate(info, c, chunk)
+            c.gate = gate_of(info, c, chunk, doc_years.get(chunk.pilot))
             x = np.zeros(len(FEATURES), dtype=np.float64)
             x[0] = sim
             x[2] = coverage(units, c.n)
@@ -256,17 +263,21 @@ def type_ok(info: QuestionInfo, s: str) -> float:
         return min(1.0, items / want)
     if t == "place":
         return 1.0 if any(p not in info.key for p in _PLACE_TOKEN.findall(s)) else 0.0
+    if t == "date":
+        return 1.0 if _DATE.search(s) else 0.0
     if t == "name":
         return 1.0 if any(norm(q) not in info.key for q in _QUOTED_NAME.findall(s)) else 0.0
     return 0.5
 
 
-def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
+def gate_of(info: QuestionInfo, c: Candidate, chunk, doc_years: frozenset | None = None) -> str | None:
     """A logical reason this sentence cannot answer the question (None when it may)."""
     if info.pilots and chunk.pilot not in info.pilots:
         return "pilot"
     if info.years and c.years and not any(y in c.years for y in info.years):
         return "year"
+    if info.years and doc_years and not any(y in doc_years for y in info.years):
+        return "year"  # a year its document never names: nothing in it is about that year
     if info.years and not c.years and chunk.top_section == "引言":
         # an intro without a year describes the plan's present (the latest year it states): not a later year
         stated = [int(y) for y in years_in(c.chunk_n)]
@@ -275,7 +286,8 @@ def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
     if not info.years and asks_target(info) and c.years and not any(is_target_year(y) for y in c.years) \
             and info.asks_figure:
         return "year"  # a target asked, a figure of the plan's base year stated
-    if info.period == "base" and c.years and all(is_target_year(y) for y in c.years) and info.asks_figure:
+    if info.period == "base" and c.years and all(is_target_year(y) for y in c.years) and info.asks_figure \
+            and not _AS_OF.search(c.n):
         return "year"  # the base year asked (基期, 现在…), a target stated
     if info.require and norm(info.require) not in c.n:
         return "place"
@@ -308,6 +320,8 @@ def _gate(info: QuestionInfo, c: Candidate, chunk) -> str | None:
                         if any(d in g for d in lexicon.defaults("qualifiers.txt"))):
             return "qualifier"  # 户籍 asked, a bare 城镇化率 stated: that is the 常住 rate
     if info.answer_type in ("number", "percent") and not has_figure(c.n):
+        return "type"
+    if _ASKS_MONEY.search(info.key) and not _MONEY.search(c.n):
         return "type"
     if info.answer_type == "percent" and not has_percent(c.n):
         return "type"
@@ -429,4 +443,4 @@ def _same_group(a: str, b: str) -> bool:
 
 
 __all__ = ["type_ok", "only_modified", "names_role", "Candidate", "Params", "FEATURES", "candidates", "load_params",
-           "question_units", "coverage", "PARAMS_PATH"]
+           "question_units", "coverage", "PARAMS_PATH", "gate_of"]

@@ -15,7 +15,8 @@ INDEX_SETTINGS = ("chunk_max_chars", "chunk_overlap_sentences", "embed_model")
 PIPELINE_SETTINGS = INDEX_SETTINGS + ("reranker",)
 # The blind test splits `eval --blind` runs (those present): written from the brief, never read while tuning.
 BLIND = ("test.jsonl", "dialog-test.jsonl", "test2.jsonl", "dialog-test2.jsonl", "places-test.jsonl",
-         "english-test.jsonl", "facts-test.jsonl", "aggregate-test.jsonl", "dialog-aggregate-test.jsonl")
+         "english-test.jsonl", "facts-test.jsonl", "aggregate-test.jsonl", "dialog-aggregate-test.jsonl",
+         "docs-test.jsonl")
 
 
 def cmd_eval(args, config: Config) -> int:
@@ -76,7 +77,7 @@ def cmd_eval(args, config: Config) -> int:
                   file=sys.stderr)
         if args.limit:
             items = items[: args.limit]
-        results = E.compare(items, run, variants, progress=not args.quiet and not args.blind, aliases=aliases)
+        results = _compare(args, config, gold_path, items, run, variants, aliases, pipeline(variants[0]))
         name = args.name or (gold_path.stem if args.blind else "latest")
         if args.name and len(golds) > 1:
             name = f"{args.name}-{gold_path.stem}"
@@ -89,6 +90,29 @@ def cmd_eval(args, config: Config) -> int:
                 print(f"运行错误 / run error: {where}", file=sys.stderr)
         print("报告 / report: " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _compare(args, config: Config, gold_path: Path, items, run, variants, aliases, qa):
+    """Score `items`; a gold file about other documents is scored on a knowledge base of its own (the pilots and
+    those documents, added as uploads), every variant through that one pipeline."""
+    from rag import evaluation as E  # the evaluation loads only for this command
+    from rag.evaluation.documents import doc_sources, documents_knowledge_base  # likewise
+
+    show = not args.quiet and not args.blind
+    sources = doc_sources(items, gold_path)
+    if not sources:
+        return E.compare(items, run, variants, progress=show, aliases=aliases)
+    from rag.pipeline import PilotQA  # the pipeline loads only for a command that answers
+
+    with documents_knowledge_base(config, sources, progress=show) as cfg:
+        doc_qa = PilotQA(cfg, embedder=qa.embedder)
+
+        def run_docs(question: str, settings: dict, history=None) -> dict:
+            doc_qa.retriever.clear_cache()
+            return doc_qa.ask(question, k=settings.get("k"), mode=settings.get("mode"),
+                              answerer=settings.get("answerer") or "extractive", history=history).to_dict()
+
+        return E.compare(items, run_docs, variants, progress=show, aliases={**aliases, **dict(doc_qa.index.aliases)})
 
 
 def _eval_facts(args, config: Config, gold_path: Path, facts: list) -> None:

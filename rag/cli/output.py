@@ -62,13 +62,18 @@ def print_rows(rows: list[dict], out) -> None:
     """A comparison, one aligned row per pilot: pilot | lines | answer [n] (文件未提及 when not stated). The
     answer comes last so that a long one never pushes the other columns out of line."""
     cells = []
+    # rows of several measures or years (one pilot's variants) say which each one is
+    measures = {r.get("measure") for r in rows if r.get("measure")}
+    years = {r.get("year") for r in rows if r.get("year")}
     for r in rows:
         if r.get("answer") is None:
             cells.append((r.get("pilot") or "", "—", NOT_STATED))
         else:
             mark = f" [{r['n']}]" if r.get("n") is not None else ""
+            what = (f"{r['measure']} " if len(measures) > 1 and r.get("measure") else "") + \
+                (f"{r['year']}年{'目标' if r.get('kind') == 'target' else ''} " if len(years) > 1 and r.get("year") else "")
             cells.append((r.get("pilot") or "", lines_label(r.get("start_line"), r.get("end_line")) or "—",
-                          str(r["answer"]) + mark))
+                          what + str(r["answer"]) + mark))
     w0 = max(width("试点"), *(width(c[0]) for c in cells))
     w1 = max(width("出处"), *(width(c[1]) for c in cells))
     print(f"{pad('试点', w0)}  {pad('出处', w1)}  回答", file=out)

@@ -39,6 +39,15 @@ def lead_years(chunks) -> dict[str, frozenset]:
     return out
 
 
+def document_years(chunks) -> dict[str, frozenset]:
+    """Every year each pilot or document states anywhere: a year none of its sentences names is one it says
+    nothing about, whatever a sentence without a year says."""
+    out: dict[str, set] = {}
+    for c in chunks:
+        out.setdefault(c.pilot, set()).update(years_in(norm(c.text)))
+    return {p: frozenset(ys) for p, ys in out.items()}
+
+
 def bigram_idf(texts: list[str]) -> dict[str, float]:
     """log((N+1)/(df+0.5)) per character bigram over the chunks: common bigrams like 城镇 weigh little."""
     df: dict[str, int] = {}

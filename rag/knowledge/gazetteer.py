@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rag.knowledge import lexicon
 from rag.knowledge.domain import PLACE_ENDINGS, STEM_SUFFIXES
-from rag.text import jieba_pos_tokenizer
+from rag.text import jieba_pos_tokenizer, jieba_tokenizer
 
 _PROVINCE_SUFFIX = re.compile(r"(维吾尔自治区|壮族自治区|回族自治区|特别行政区|自治区|省|市)$")
 _PAREN = re.compile(r"[（(]([^）)]*)[）)]")
@@ -82,6 +82,35 @@ def all_aliases(corpus) -> dict[str, list[str]]:
         else:
             out[p.name] = [p.name]
     return out
+
+
+# The places a document's title opens with: each a few characters and a place ending (云泽市鹤汀区…).
+_TITLE_PLACE = re.compile(r"[\u4e00-\u9fff]{2,4}?(?:自治州|自治县|新区|省|市|县|区|州|旗|镇|乡)")
+# A title place must not hold an everyday word: "关于推进县城…" opens with words, not a place. Words this
+# frequent in jieba's dictionary (关于 13762, 推进 4932, 县城 1500; a place stem such as 白鹭 has 39) are such.
+_COMMON_WORD_FREQ = 1000
+
+
+def title_places(title: str) -> list[str]:
+    """The places a plain document's title opens with, and their stems: `云泽市鹤汀区保障性住房…` → 云泽市, 鹤汀区,
+    云泽, 鹤汀; so a question naming 鹤汀 names that document as it names a pilot. A name jieba knows as a place
+    counts; an unknown one counts unless it holds an everyday word."""
+    s = re.sub(r"\s+", "", title or "")
+    freq = jieba_tokenizer().FREQ
+    known = {name for name, _ in places_in(s[:24])}
+    out: list[str] = []
+    pos = 0
+    while (m := _TITLE_PLACE.match(s, pos)):
+        name = m.group(0)
+        st = stem(name)
+        common = any((freq.get(st[i:j]) or 0) >= _COMMON_WORD_FREQ
+                     for i in range(len(st)) for j in range(i + 2, len(st) + 1))
+        if name not in known and common:
+            break
+        if not (_is_generic(name) or _is_generic(st)):  # a province (四川省成都市…) is no name of the document
+            out.extend(f for f in (name, st) if len(f) >= 2)
+        pos = m.end()
+    return list(dict.fromkeys(out))
 
 
 # --------------------------------------------------------------------------- places named in text
@@ -240,7 +269,7 @@ _EVERYDAY = 1000
 
 def _names_a_place(word: str) -> bool:
     """A short form is taken as a place only when it is no everyday word (see `_EVERYDAY`)."""
-    from rag.text import jieba_pos_tokenizer, jieba_tokenizer  # jieba loads only when a gazetteer is built
+    from rag.text import jieba_pos_tokenizer, jieba_tokenizer, jieba_tokenizer  # jieba loads only when a gazetteer is built
 
     if len(word) < 2 or not _HAN.match(word):
         return False
@@ -309,6 +338,10 @@ def gazetteer(corpus) -> dict:
     # a parent form that is itself a pilot's own form names that pilot, not its children
     own_forms = {a for names in aliases.values() for a in names}
     parents = {k: v for k, v in parents.items() if k not in own_forms}
+    for name, info in pilots.items():  # a document named by the places its title opens with, unless a pilot's
+        if info["kind"] == "doc":
+            forms = [f for f in title_places(name) if f not in own_forms and f not in parents]
+            aliases[name] = sorted(dict.fromkeys([name, *forms]), key=lambda s: (-len(s), s))
     text = "".join(re.sub(r"\s+", "", para.text) for p in corpus.pilots for para in p.paragraphs())
     places = real_places(pilots, own_forms | set(parents), text)
     # read here, once, so that a question process never loads pypinyin's tables for them

@@ -17,7 +17,9 @@ from rag.knowledge.domain import PLAN_YEAR, TARGET_YEARS
 from rag.query.terms import period_of
 from rag.text import YEAR, jieba_pos_tokenizer
 
-OPS = ("max", "min", "top", "rank", "filter", "count", "list", "province", "among", "diff")
+OPS = ("max", "min", "top", "rank", "filter", "count", "list", "province", "among", "diff", "variants")
+# a rate asked without its qualifier (城镇化率) for one pilot: each variant the table has (常住 and 户籍)
+RATE_VARIANTS = ("常住人口城镇化率", "户籍人口城镇化率")
 
 
 @dataclass(frozen=True)
@@ -92,13 +94,18 @@ def measure_of(key: str, measures: frozenset[str]) -> tuple[str, bool, str] | No
     return None
 
 
+_CHANGE_OF = re.compile(r"(?:的)?(?:年均|年平均|平均)?(?:增速|增长率|增幅|增长速度|提高幅度|提升幅度)")
+
+
 def _another_quantity(text: str, word: str) -> bool:
     """A bare 面积 or 人口 right after a noun of its own (林区面积, 耕地面积, 户籍人口) names another quantity than
     the table's; the pilots themselves (试点面积), a period (基期人口) or an area word of the plans (全域面积,
     镇区人口) do not change it."""
+    at = text.find(word)
+    if at >= 0 and _CHANGE_OF.match(text[at + len(word):]):
+        return True  # 城镇化率年均增速, 人口增长率: the change of the measure, not the measure
     if word not in ("面积", "人口"):
         return False
-    at = text.find(word)
     if at <= 0:
         return False
     toks = jieba_pos_tokenizer().lcut(text[max(0, at - 8):at])
@@ -174,6 +181,10 @@ def read_aggregate(info, measures: frozenset[str], pilots_named: tuple[str, ...]
     n_pilots = len(pilots_named)
     if n_pilots == 1:
         if not DIFF.search(key):
+            if measure in RATE_VARIANTS and loose and not info.qualifier \
+                    and all(m in measures for m in RATE_VARIANTS):
+                # "成都的城镇化率目标": 常住 and 户籍, for each year the plan states, not the first one found
+                return AggregateAsk("variants", pilots=pilots_named, **common)
             return None
         both = bool(re.search(r"常住", key)) and bool(re.search(r"户籍", key))
         if both:

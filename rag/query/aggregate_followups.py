@@ -69,6 +69,9 @@ def render(ask: AggregateAsk, names: Sequence[str] = ()) -> str:
         return f"列出所有给出了{what}的试点。"
     if ask.op == "among":
         return f"{'、'.join(names or ask.pilots)}中，{what}{lo if ask.lower else hi}的是哪个？"
+    if ask.op == "variants":
+        measure = ask.word if ask.loose else ask.measure
+        return f"{(names or ask.pilots)[0]}{years}的{measure}{'目标' if ask.kind == 'target' else ''}是多少？"
     if ask.op == "diff":
         pilot = (names or ask.pilots)[0]
         if ask.diff == "qualifier":
@@ -128,10 +131,10 @@ def follow(info, prev: AggregateAsk, results: Results | None, short: Callable[[s
     if own_measure and own_measure[0] in ("常住人口", "户籍人口") and "城镇化率" in prev.measure \
             and not re.search(r"多少人|人最多|人最少|规模|体量", key):
         new = prev  # "按常住人口算的呢": the rate's qualifier, not the population
-    if re.search(r"户籍", key) and new.measure == "常住人口城镇化率" and "城镇化率" in prev.measure:
-        new = replace(new, measure="户籍人口城镇化率", word="户籍人口城镇化率")
-    elif re.search(r"常住", key) and new.measure == "户籍人口城镇化率" and "城镇化率" in prev.measure:
-        new = replace(new, measure="常住人口城镇化率", word="常住人口城镇化率")
+    if re.search(r"户籍", key) and (new.measure == "常住人口城镇化率" or new.loose) and "城镇化率" in prev.measure:
+        new = replace(new, measure="户籍人口城镇化率", word="户籍人口城镇化率", loose=False)
+    elif re.search(r"常住", key) and (new.measure == "户籍人口城镇化率" or new.loose) and "城镇化率" in prev.measure:
+        new = replace(new, measure="常住人口城镇化率", word="常住人口城镇化率", loose=False)
     if info.years:
         years = tuple(int(y) for y in info.years)
         new = replace(new, years=years, kind="target" if all(y > PLAN_YEAR for y in years) else "base")

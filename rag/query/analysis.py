@@ -52,6 +52,7 @@ _ASKS_NUMBER = re.compile(r"多少|(?<!哪)几[个家位项条批所座倍年万
 # "谁的面积大" / "谁更高" compare, they ask no person
 _ASKS_PERSON = re.compile(r"谁(?![的更最高低多少大小快慢强弱])|一把手|负责人|牵头|组长|挂帅|领导是")
 _ASKS_PLACE = re.compile(r"哪个(镇|县|区|市|地方|乡|村|街道|部门|单位|园区)|哪里|哪儿|在哪|什么地方|何处|跟哪|与哪|和哪")
+_ASKS_DATE = re.compile(r"什么时候|何时|哪天|哪一天|哪年|哪一年|几月|什么日期|起止|截止日期|有效期")
 _ASKS_NAME = re.compile(r"叫什么|什么名字|名称是|称为什么|什么(模式|机制|理念|口号|平台|工程|战略|思路|品牌|称号|定位)|指的?是什么")
 _ASKS_LIST = re.compile(r"哪些|哪几|哪两|哪三|哪四|哪五|分别|包括|有什么|都有")
 _LEAD_VERBS = re.compile(
@@ -200,6 +201,11 @@ class QuestionAnalyzer(PlaceResolver):
             qi.aggregate = read_aggregate(qi, self.fact_measures, tuple(qi.pilots))
         return freeze(qi)
 
+    def states(self, phrase: str) -> bool:
+        """Some document states `phrase` word for word (spaces aside)."""
+        flat = _FLAT.sub("", phrase)
+        return bool(flat) and any(flat in t for t in self.flat_texts.values())
+
     def _asks_more_than_overview(self, qi: QuestionDraft) -> bool:
         rest = "".join(qi.terms)
         # the framing words, and the words of the plans' own title (…新型城镇化综合试点工作方案要点)
@@ -219,7 +225,8 @@ class QuestionAnalyzer(PlaceResolver):
         if _ITEM_COUNT.search(q) and len(named) == 1 and not OVERVIEW.search(q):
             return "count"
         if CROSS.search(q) and len(named) <= 1 and not re.search(r"哪个(县|镇|市|区)(的|是)", q[:4]):
-            if len(named) == 1 and not re.search(r"(哪些|哪几个)(试点|地方|城市|文件)", q):
+            # "支持企业到哪几个城市设…": places the pilot's text names, not pilots
+            if len(named) == 1 and not re.search(r"(?<![到在去向赴与和同])(哪些|哪几个)(试点|地方|城市|文件)", q):
                 return "single"
             return "cross"
         others = [s for s in qi.places if s.kind in ("place", "unknown")]
@@ -260,6 +267,8 @@ class QuestionAnalyzer(PlaceResolver):
             qi.answer_type = "list"
         elif _ASKS_NUMBER.search(qi.key) or (qi.lang == "en" and "多少" in qi.key):
             qi.answer_type = "percent" if _ASKS_PERCENT.search(qi.key) else "number"
+        elif _ASKS_DATE.search(qi.key):
+            qi.answer_type = "date"
         elif _ASKS_PLACE.search(qi.key) and not (qi.shape == "compare" and (HIGHER.search(qi.key) or LOWER.search(qi.key))):
             qi.answer_type = "place"
         elif _ASKS_NAME.search(qi.key):

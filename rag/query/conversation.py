@@ -208,7 +208,7 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer,
         return _done(analyzer, _QTAIL.sub("", body) + _question_tail(last_ask))
     if last_pilot is None:
         if last_ask is not None and not info.pilots and (info.qualifier or info.years) \
-                and not _new_measure(info, last_ask):
+                and not _new_measure(info, last_ask, analyzer):
             # the previous ask named no pilot (a place no document covers, say): its own words, swapped, so
             # the follow-up is answered — or refused — as that question would be
             return _done(analyzer, _QTAIL.sub("", _strip(_swapped(info, last_ask))) + _question_tail(last_ask))
@@ -229,11 +229,13 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer,
         # "其中<部分>有多少？": a part of the previous measure
         rest = _OF_WHICH.sub("", q.strip())
         return _done(analyzer, f"{pilot}{_year(base)}{base.measure}中{rest}")
-    if (info.qualifier or info.years or info.period) and not _new_measure(info, base):
+    if (info.qualifier or info.years or info.period) and not _new_measure(info, base, analyzer):
         # "那<口径>的呢？" / "<年份>的呢？" / "基期呢？": the previous ask with the qualifier or year swapped
         if base.measure:
             measure = base.measure
-            if info.qualifier and base.qualifier and info.qualifier != base.qualifier:
+            if _qualified(info, base, analyzer):
+                measure = _qualified(info, base, analyzer)
+            elif info.qualifier and base.qualifier and info.qualifier != base.qualifier:
                 measure = measure.replace(base.qualifier, info.qualifier, 1)
             elif info.qualifier and not base.qualifier:
                 measure = info.qualifier + measure
@@ -330,15 +332,28 @@ def _swap_sibling(info: QuestionInfo, base: QuestionInfo | None) -> str | None:
     return None
 
 
-def _new_measure(info: QuestionInfo, base: QuestionInfo) -> bool:
+def _bare(m: str) -> str:
+    for q in qualifiers_in(m):
+        m = m.replace(q, "")
+    return m
+
+
+def _qualified(info: QuestionInfo, base: QuestionInfo, analyzer: QuestionAnalyzer | None) -> str | None:
+    """"那户籍人口的呢？" after a rate: the follow-up's words and the previous measure make one measure the
+    documents state (户籍人口城镇化率), so the words are the rate's qualifier, not a new measure (户籍人口)."""
+    if analyzer is None or not (info.measure and base.measure and info.qualifier):
+        return None
+    joined = info.measure + _bare(base.measure)
+    return joined if joined != base.measure and analyzer.states(joined) else None
+
+
+def _new_measure(info: QuestionInfo, base: QuestionInfo, analyzer: QuestionAnalyzer | None = None) -> bool:
     """Does the follow-up name a measure of its own (not just a qualifier or a year)? "该市<年份>的<指标>有
     多少？" does (a full ask); "改成<口径>口径呢？" does not: its measure, qualifiers aside, is part of the
     previous one."""
-    def bare(m: str) -> str:
-        for q in qualifiers_in(m):
-            m = m.replace(q, "")
-        return m
-
+    bare = _bare
+    if _qualified(info, base, analyzer):
+        return False
     if not info.measure:
         # "城区<一个新的问法>要达到多少？": a qualifier, then words of an ask the previous turn never had
         rest = [bare(t) for t in info.terms]

@@ -47,7 +47,7 @@ class QuestionInfo:
     period: str | None = None        # no year named: "base" (基期, 现在…) or "target" (到时候…) of the plan
     qualifier: str | None = None     # 户籍 / 常住 …
     measure: str | None = None       # 森林覆盖率, 面积 …
-    answer_type: str = "fact"        # "number" | "percent" | "person" | "list" | "place" | "name" | "fact"
+    answer_type: str = "fact"        # "number" | "percent" | "person" | "list" | "place" | "name" | "date" | "fact"
     terms: tuple[str, ...] = ()      # content segments (no places, years or question words)
     expansions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # term → the documents' words
     key_terms: tuple[str, ...] = ()  # cross: alternatives, any of which qualifies a pilot

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rag.knowledge.domain import PLAN_YEAR
-from rag.query.aggregate import AggregateAsk, default_years
+from rag.query.aggregate import RATE_VARIANTS, AggregateAsk, default_years
 
 PART = "试点的一部分"
 JOINT = "联合区域"
@@ -37,8 +37,10 @@ def select(facts: list, ask: AggregateAsk, pilots_of_province: dict[str, list[st
     elif ask.province:
         scope = [p for p in all_pilots if any(f.province == ask.province for f in facts if f.pilot == p)]
     in_scope = set(scope)
-    years = set(default_years(ask)) | ({ask.missing_year} if ask.missing_year else set())
-    measures = {ask.measure} | ({"常住人口城镇化率", "户籍人口城镇化率"} if ask.diff == "qualifier" else set())
+    # every variant: each year stated (a target asked means every target year, not only the last)
+    years = set(ask.years) if ask.op == "variants" else \
+        set(default_years(ask)) | ({ask.missing_year} if ask.missing_year else set())
+    measures = {ask.measure} | (set(RATE_VARIANTS) if ask.diff == "qualifier" or (ask.op == "variants" and ask.loose) else set())
     mine = [f for f in facts if f.pilot in in_scope and f.measure in measures]
     if ask.op == "diff":
         return _for_difference(ask, mine, scope)
@@ -54,7 +56,7 @@ def select(facts: list, ask: AggregateAsk, pilots_of_province: dict[str, list[st
                 latest[f.pilot] = max(latest.get(f.pilot, 0), f.year)
         mine = [f for f in mine if latest.get(f.pilot) == f.year]
     sel = FactSelection(pilots=scope)
-    listing = ask.op in ("list", "province") or (ask.op == "count" and ask.lo is None and ask.hi is None)
+    listing = ask.op in ("list", "province", "variants") or (ask.op == "count" and ask.lo is None and ask.hi is None)
     for f in mine:
         if listing:
             sel.rows.append(f)  # a list shows every figure stated, its note saying what it covers

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from rag.index.chunk_stats import bigram_idf, lead_years, simplified_texts
+from rag.index.chunk_stats import bigram_idf, document_years, lead_years, simplified_texts
 from rag.index.chunking import Chunk
 from rag.query.analysis import QuestionAnalyzer
 from rag.query.info import QuestionInfo, normalize
@@ -63,6 +63,7 @@ class Retrieval:
     sentence_vectors: dict[str, np.ndarray] = field(default_factory=dict)  # chunk id → its sentences' vectors
     idf: dict[str, float] | None = None                # bigram IDF over the indexed chunks (read-only)
     lead_years: dict[str, frozenset] = field(default_factory=dict)  # chunk id → years its lead paragraph sets
+    doc_years: dict[str, frozenset] = field(default_factory=dict)   # pilot → every year its document states
     facts: object = None                               # an aggregate question's fact rows (`FactSelection`)
 
     @property
@@ -99,6 +100,7 @@ class _State:
     vecs: np.ndarray | None             # chunk vectors, when the index has no `dense_scores`
     idf: dict[str, float]               # bigram → IDF over the chunks (lexical coverage in the judgment)
     lead_years: dict[str, frozenset]    # dash-led goal chunk → the years of the paragraph that leads it
+    doc_years: dict[str, frozenset]     # pilot → every year its document states
     qcache: dict[str, np.ndarray] = field(default_factory=dict)
     svcache: dict[str, np.ndarray] = field(default_factory=dict)  # sentence vectors computed here (old indexes)
 
@@ -154,6 +156,7 @@ class HybridRetriever:
             vecs=vecs,
             idf=bigram_idf(simple),
             lead_years=lead_years(chunks),
+            doc_years=document_years(chunks),
         )
         if self.mode not in MODES:
             raise ValueError(f"unknown retrieval mode {self.mode!r} (choose {', '.join(MODES)})")
@@ -249,7 +252,9 @@ class HybridRetriever:
                          scope=list(info.scope), key_terms=list(info.key_terms), info=info,
                          qvec=qvec, sentence_vectors=svecs, idf=self._st.idf,
                          lead_years={p.chunk.id: self._st.lead_years[p.chunk.id] for p in passages
-                                     if p.chunk.id in self._st.lead_years}, facts=facts)
+                                     if p.chunk.id in self._st.lead_years},
+                         doc_years={p.chunk.pilot: self._st.doc_years.get(p.chunk.pilot, frozenset())
+                                    for p in passages}, facts=facts)
 
     def sentence_vectors(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
         """Each chunk's sentence vectors (rows = `candidate_sentences(chunk.text)`), from the index; an index
