@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from rag.answer.types import Row
 from rag.knowledge.domain import PLAN_YEAR
 from rag.query.aggregate import AggregateAsk, default_years
-from rag.retrieval.facts import FactSelection, is_partial, is_relabelled
+from rag.retrieval.facts import BARE_RATE, FactSelection, is_partial, is_relabelled
 from rag.text import candidate_sentences, norm
 
 _RATE = ("常住人口城镇化率", "户籍人口城镇化率")
@@ -145,13 +145,15 @@ def _ranked_lines(order) -> list[str]:
 
 def _note(f) -> str:
     """What a listed figure covers when it is not the whole pilot's, or its label when it differs."""
-    if is_partial(f) or is_relabelled(f):
+    if is_partial(f) or is_relabelled(f) or f.note.startswith(BARE_RATE):
         return f"（{f.note.split('；')[0]}）"
     return ""
 
 
 def _year_note(f) -> str:
-    return f"（{f.year}年）" if f.kind == "base" and f.year != 2014 else ""
+    """A ranked figure's own caveats: a base year other than the usual one, a rate the plan leaves unqualified."""
+    year = f"（{f.year}年）" if f.kind == "base" and f.year != 2014 else ""
+    return year + ("（原文未注明常住/户籍）" if f.note.startswith(BARE_RATE) else "")
 
 
 def _passes(ask: AggregateAsk, v: float) -> bool:

@@ -180,6 +180,12 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer,
                 lower = info.compare_op == "min" or (not info.compare_op and LOWER.search(q) and not HIGHER.search(q))
                 return _done(analyzer, f"{body}哪个更{'低' if lower else '高'}？")
             return _done(analyzer, f"{body}分别是多少？" if last_ask.asks_figure else f"{body}分别是什么？")
+    if not info.pilots and last_ask and last_ask.shape == "compare" and len(last_ask.pilots) >= 2 \
+            and last_ask.measure and (HIGHER.search(q) or LOWER.search(q)) and _only_comparing(info):
+        # "最低的呢？" after "A、B、C中谁最高": the same pilots, all of them, the other way round
+        names = "、".join(_short(analyzer, p, ctx) for p in last_ask.pilots)
+        lower = LOWER.search(q) and not HIGHER.search(q)
+        return _done(analyzer, f"{names}中，{_when(last_ask)}{last_ask.measure}最{'低' if lower else '高'}的是哪个？")
     recent = list(dict.fromkeys(p for c in reversed(ctx) for p in c.pilots[:2]))[:2]
     if not info.pilots and len(recent) == 2 and last_ask and last_ask.measure and last_ask.asks_figure \
             and (HIGHER.search(q) or LOWER.search(q) or _COMPARE_WORDS.search(q)) and _only_comparing(info):

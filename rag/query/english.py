@@ -13,6 +13,7 @@ def from_english(text: str, pinyin: dict[str, str], place_pinyin: dict[str, str]
     the corpus's places, policy words through `data/en_zh.tsv`; numbers kept; other words dropped."""
     s = " " + re.sub(r"['’]s\b", " ", text.lower()) + " "
     s = re.sub(r"[?!.,;:()\"]", " ", s)
+    s = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", s)  # "resident-population" is the glossary's "resident population"
     out: list[tuple[int, str]] = []
     taken = [False] * len(s)
 
