@@ -202,7 +202,10 @@ def candidates(info: QuestionInfo, retrieval, *, idf: dict[str, float] | None = 
             x[10] = 1.0 if (_HEADING.match(s) and len(c.n) < 24) else 0.0
             x[11] = float(p.score) / top_score if top_score > 0 else 0.0
             x[12] = 1.0 / (pi + 1)
-            x[13] = 1.0 if chunk.pilot in info.pilots else 0.0
+            # in the scope asked: the pilot or document named, or anywhere when the question names no place at
+            # all (a question about an uploaded circular need not name it)
+            x[13] = 1.0 if chunk.pilot in info.pilots or not (info.pilots or info.unknown_place or info.places) \
+                else 0.0
             x[14] = math.log1p(len(c.n)) / 5.0
             # a target (a year still to come) offered to a question that asks for no year and no target
             x[15] = 1.0 if (not info.years and not asks_target(info)
