@@ -28,7 +28,7 @@ DESKTOP = {"width": 1360, "height": 1000}
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 768}    # the smallest common desktop screen: the layout must fit it
 NARROW = {"width": 420, "height": 860}     # a large phone held upright
-TABS = ("问答", "引文查找", "试点浏览", "评测", "知识库")
+TABS = ("问答", "引文查找", "试点浏览", "指标", "评测", "知识库")
 # Latin-letter words the visible UI may show: product names. Anything else is English leaking into the page
 # (tooltips are `title` attributes, which inner_text does not read).
 ALLOWED_WORDS = {"PilotQA", "PDF", "Word"}

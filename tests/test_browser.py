@@ -185,7 +185,7 @@ def test_cite_verdict_marks_the_changed_figure(page):
 
 # --------------------------------------------------------------------------- Chinese everywhere
 
-TAB_IDS = dict(zip(TABS, ("ask", "cite", "browse", "eval", "kb")))
+TAB_IDS = dict(zip(TABS, ("ask", "cite", "browse", "facts", "eval", "kb")))
 # Document text on the page is what the documents say, not the UI's words (the corpus has "PPP", "GIS", …):
 # hidden (visibility) while the page's words are read, so inner_text skips it.
 DATA = ".pq-text, .pq-para-text, .pq-sec-title, .pq-lines, .pq-basis, .pq-ev-data"
@@ -220,6 +220,9 @@ def _fill_tab(page, tab: str) -> None:
         page.locator("#pq-browse-pilot input").click()
         page.get_by_role("option", name="北京市 · 北京市房山区").click()
         page.locator("#pq-browse .pq-outline").wait_for()
+    elif tab == "指标":
+        page.wait_for_function("() => (document.querySelector('#pq-facts-table')?.innerText || '').includes('房山')")
+        page.locator("#pq-chart img").first.wait_for()  # the chart drawn, not its loading timer
     elif tab == "评测":
         page.locator("#pq-report .pq-ev-summary").wait_for()
     elif tab == "知识库":
