@@ -94,7 +94,8 @@ def measure_of(key: str, measures: frozenset[str]) -> tuple[str, bool, str] | No
     return None
 
 
-_CHANGE_OF = re.compile(r"(?:的)?(?:年均|年平均|平均)?(?:增速|增长率|增幅|增长速度|提高幅度|提升幅度)")
+# the change of a measure, not its level: 增速, 每年涨多少, 提高了多少 (but 提高到 names the level reached)
+_CHANGE_OF = re.compile(r"(?:的)?[^，,。？?]{0,6}?(?:增速|增长率|增幅|增长速度|提高幅度|提升幅度|(?:涨|提高|提升|增加|增长)(?![到至]))")
 
 
 def _another_quantity(text: str, word: str) -> bool:
