@@ -6,7 +6,13 @@
 2. the same build again with nothing changed: it must embed nothing;
 3. `pilotqa docs add` of one small Word document written here with python-docx: how many chunks were
    embedded (only the new document's, issue 13) and how long it took, wall and the index update alone;
-4. `pilotqa docs remove` of it, which leaves the index as the cold build made it for the later parts.
+4. `pilotqa docs remove` of it, which leaves the index as the cold build made it for the later parts;
+5. (`bench_unshipped`, issue 23) a cold build with the shipped passage vectors switched off
+   (`PILOTQA_SHIPPED_VECTORS=0`) into another empty index folder: every chunk and sentence is embedded now.
+
+Every build also reports what `pilotqa build` does not print, from its `BuildReport` (`bench.common`'s `--peak`
+entry keeps it): the fact table's rows and the time spent extracting them (issue 20), the texts whose vector
+came shipped.
 """
 from __future__ import annotations
 
@@ -74,6 +80,10 @@ def _checked(step: str, res: dict) -> dict:
     if res["exit"] != 0:
         raise RuntimeError(f"{step} failed (exit {res['exit']}): {' / '.join(res['output'][-3:])}")
     out = res["output"]
+    rep = res.pop("build_report", None) or {}
+    for key in ("facts", "facts_seconds", "shipped"):
+        if key in rep:
+            res[key] = rep[key]
     res["chunks"] = _number(r"(\d+) 个片段", out)
     res["embedded"] = _number(r"新嵌入 (\d+)", out)
     res["index_update_s"] = _number(r"(?:用时 |）[，,])([\d.]+) 秒", out, float)
@@ -109,3 +119,19 @@ def bench_add_document(cfg: Config, work: Path) -> dict:
     remove = _checked("docs remove", run_child(["docs", "remove", ADDED_DOC, "--quiet"], env, cfg.root,
                                                work / "docs-remove.log"))
     return {"file": ADDED_DOC, "bytes": doc.stat().st_size, "add": add, "remove": remove}
+
+
+def bench_unshipped(cfg: Config, work: Path) -> dict:
+    """Step 5 of the module docstring: the cold build without the shipped vectors (its own empty index folder,
+    removed afterwards; the exported model is shared, so nothing is exported again)."""
+    index_dir = work / "index-unshipped"
+    env = config_env(cfg.with_overrides(index_dir=index_dir, shipped_vectors=False))
+    log("cold build without the shipped vectors (child process, PILOTQA_SHIPPED_VECTORS=0, empty vector cache)…")
+    try:
+        res = _checked("cold build without shipped vectors",
+                       run_child(["build", "--quiet"], env, cfg.root, work / "build-unshipped.log", peak=True))
+    finally:
+        shutil.rmtree(index_dir, ignore_errors=True)
+    log(f"cold build without shipped vectors {res['seconds']} s, peak RSS {res['peak_rss_mb']} MB, "
+        f"embedded {res['embedded']} chunks / {res['sentences_embedded']} sentences")
+    return res

@@ -26,6 +26,7 @@ from rag.text import norm
 
 DEV_FILES = ("gold.jsonl", "gold-brief.jsonl")          # single questions (dev splits only)
 DIALOG_FILES = ("dialog.jsonl", "dialog-brief.jsonl")   # follow-ups (dev splits only)
+AGGREGATE_FILES = ("aggregate.jsonl",)                   # aggregates over all pilots (dev split only)
 # hit@5: questions about one pilot whose gold evidence is one corpus line (cross, count and refusals have none)
 EVIDENCE_TYPES = ("number", "fact", "list", "overview")
 
@@ -47,6 +48,28 @@ def summary(values: Sequence[float]) -> dict:
         return {"n": 0, "p50": None, "p95": None, "mean": None}
     return {"n": len(xs), "p50": round(pct(xs, 50), 2), "p95": round(pct(xs, 95), 2),
             "mean": round(statistics.fmean(xs), 2)}
+
+
+def fan_out(clients: int, client: Callable[[], None]) -> float:
+    """Run `client` in `clients` threads at once and wait for them all; the wall time in seconds."""
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
+
+
+def gradio_outcome(stream: str) -> tuple[str | None, str | None]:
+    """(last event, its data) of a Gradio `/gradio_api/call/<endpoint>/<id>` event stream."""
+    event, payload = None, None
+    for line in stream.splitlines():
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:") and event in ("complete", "error"):
+            payload = line.split(":", 1)[1].strip()
+    return event, payload
 
 
 def loadavg() -> list[float]:
@@ -149,7 +172,10 @@ def run_child(args: Sequence[str], env: dict, cwd: Path, log_path: Path, *, peak
     res = {"seconds": round(seconds, 2), "exit": code, "output": tail(log_path), "stderr": tail(err_path),
            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2)}
     if peak:
-        res["peak_rss_mb"] = json.loads(peak_file.read_text())["peak_rss_mb"] if peak_file.exists() else None
+        data = json.loads(peak_file.read_text()) if peak_file.exists() else {}
+        res["peak_rss_mb"] = data.get("peak_rss_mb")
+        if data.get("build"):
+            res["build_report"] = data["build"]
     return res
 
 
@@ -204,17 +230,35 @@ def stop_process(proc: subprocess.Popen) -> None:
             continue
 
 
+BUILD_FIELDS = ("chunks", "embedded", "reused", "seconds", "sentences", "sentences_embedded", "shipped", "facts",
+                "facts_seconds")
+
+
 def _peak_entry(peak_file: str, args: list[str]) -> int:
-    """`python -m rag.bench_common --peak FILE ARGS…`: `pilotqa ARGS…` in this process, then its VmHWM."""
+    """`python -m bench.common --peak FILE ARGS…`: `pilotqa ARGS…` in this process, then its VmHWM. For
+    `build`, also the figures of the `BuildReport` that `pilotqa build` does not print (the fact extraction's
+    time, the vectors that came shipped): `build_index` is wrapped to keep them, nothing else changes."""
     from rag.cli.main import main  # the evaluation loads only for this command
 
+    out: dict = {}
+    if args[:1] == ["build"]:
+        import rag.index.store as store  # `pilotqa build` imports build_index from here when it runs
+
+        original = store.build_index
+
+        def recording(*a, **kw):
+            report = original(*a, **kw)
+            out["build"] = {k: getattr(report, k, None) for k in BUILD_FIELDS}
+            return report
+
+        store.build_index = recording
     try:
         return main(args)
     finally:
-        Path(peak_file).write_text(json.dumps({"peak_rss_mb": own_peak_mb()}), encoding="utf-8")
+        Path(peak_file).write_text(json.dumps({"peak_rss_mb": own_peak_mb(), **out}), encoding="utf-8")
 
 
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "--peak":
         sys.exit(_peak_entry(sys.argv[2], sys.argv[3:]))
-    sys.exit("usage: python -m rag.bench_common --peak OUT.json PILOTQA-ARGS… (used by `pilotqa bench`)")
+    sys.exit("usage: python -m bench.common --peak OUT.json PILOTQA-ARGS… (used by `pilotqa bench`)")

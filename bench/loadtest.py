@@ -41,7 +41,7 @@ def _log(msg: str) -> None:
 def drive(url: str, questions: Sequence[str], *, clients: int = 32, requests: int = 256, token: str = "",
           timeout: float = 120.0, path: str = "/api/ask") -> dict:
     """`requests` POSTs of `{"question"}` (questions taken in turn) from `clients` threads; latency in ms."""
-    from bench.common import summary  # each benchmark part loads only when it runs
+    from bench.common import fan_out, summary  # each benchmark part loads only when it runs
 
     if not questions:
         raise ValueError("no questions to ask")
@@ -83,13 +83,7 @@ def drive(url: str, questions: Sequence[str], *, clients: int = 32, requests: in
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
+    wall = fan_out(clients, client)
     lat = summary(latencies)
     return {"clients": clients, "requests": requests, "ok": len(latencies), "errors": len(errors),
             "error_samples": errors[:3], "wall_s": round(wall, 2),

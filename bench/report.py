@@ -20,7 +20,17 @@ TARGETS = {
     "cold_ask": ("cold `pilotqa ask` p50 / 冷启动提问", 12, 3.0, "s"),
     "wrong_call": ("wrong call (unknown pilot) fails, p50 / 错误调用报错", 14, 1.0, "s"),
     "load_errors": ("32 HTTP clients: errors / 32 个并发客户端的错误数", 12, 0, "errors"),
+    "cold_build_shipped": ("cold build with the shipped vectors / 用随附向量冷启动建索引", 23, 10.0, "s"),
+    "cold_build_unshipped": ("cold build without shipped vectors / 不用随附向量冷启动建索引", 23, 60.0, "s"),
+    "unshipped_peak_rss": ("cold build without shipped vectors: peak RSS / 其峰值内存", 23, 800.0, "MB"),
+    "cold_ask_5": ("cold `pilotqa ask` p50 over ≥ 5 runs / 冷启动提问（至少 5 次）", 23, 1.2, "s"),
+    "facts_build": ("cold build as shipped, fact extraction included / 含事实抽取的完整建索引", 20, 120.0, "s"),
+    "aggregate_p50": ("aggregate answer p50 / 跨试点汇总回答 p50", 20, 50.0, "ms"),
+    "mixed_errors": ("mixed 32-client load (both runs + LLM requests): errors / 混合负载错误数", 21, 0, "errors"),
+    "mixed_mismatches": ("mixed load: answers ≠ asked alone / 与单独提问不一致的回答数", 21, 0, "answers"),
+    "hang_p95_ratio": ("extractive p95 with 8 hanging LLM requests ÷ without / 大模型挂起时 p95 之比", 21, 2.0, "×"),
 }
+COLD_ASK_RUNS = 5   # issue 23 asks for the p50 over at least this many cold runs
 
 
 def get(res: dict, *path) -> Any:
@@ -35,6 +45,9 @@ def get(res: dict, *path) -> Any:
 def evaluate_targets(res: dict) -> dict:
     """Each target's measured value, its limit and whether it was met (None: not measured in this run)."""
     load = get(res, "load_test", "variants") or {}
+    mixed = res.get("mixed_load") or {}
+    mb, mh = mixed.get("baseline") or {}, mixed.get("hang") or {}
+    cold_ask = get(res, "cli", "cold_ask") or {}
     values = {
         "answer_p50": get(res, "latency", "variants", "answer", "p50"),
         "followup_delta": get(res, "followups", "delta_p50_ms"),
@@ -44,6 +57,17 @@ def evaluate_targets(res: dict) -> dict:
         "cold_ask": get(res, "cli", "cold_ask", "p50_s"),
         "wrong_call": get(res, "cli", "wrong_call", "p50_s"),
         "load_errors": sum(v.get("errors", 0) for v in load.values()) if load else None,
+        "cold_build_shipped": get(res, "index", "cold", "seconds"),
+        "cold_build_unshipped": get(res, "unshipped", "seconds"),
+        "unshipped_peak_rss": get(res, "unshipped", "peak_rss_mb"),
+        "cold_ask_5": cold_ask.get("p50_s") if (cold_ask.get("answered") or 0) >= COLD_ASK_RUNS else None,
+        # the whole build a user runs (`pilotqa build`, shipped vectors), its fact extraction measured inside it
+        "facts_build": get(res, "index", "cold", "seconds") if get(res, "index", "cold", "facts_seconds") is not None
+        else None,
+        "aggregate_p50": get(res, "aggregate", "p50"),
+        "mixed_errors": (mb.get("errors", 0) + mh.get("errors", 0) + _llm_failures(mh)) if mb or mh else None,
+        "mixed_mismatches": (mb.get("mismatches", 0) + mh.get("mismatches", 0)) if mb or mh else None,
+        "hang_p95_ratio": mixed.get("p95_ratio"),
     }
     out = {}
     for name, (what, issue, limit, unit) in TARGETS.items():
@@ -55,12 +79,23 @@ def evaluate_targets(res: dict) -> dict:
     return out
 
 
+def _llm_failures(hang: dict) -> int:
+    """The hanging run's LLM requests that were not answered once the endpoint let them go."""
+    llm = hang.get("llm") or {}
+    return max(0, (llm.get("requests") or 0) - (llm.get("answered") or 0)) if llm else 0
+
+
 def _f(v, nd=1) -> str:
     if v is None:
         return "—"
     if isinstance(v, float):
         return f"{v:.{nd}f}"
     return str(v)
+
+
+def _nd(t: dict) -> int:
+    """Decimals of a target's figures: a ratio or a cold `ask` in seconds needs two (1.96 is not 2.0)."""
+    return 2 if t["unit"] == "×" or (t["unit"] == "s" and (t["target"] or 0) < 5) else 1
 
 
 def _state(t: dict, missed: str) -> str:
@@ -80,6 +115,15 @@ def summary_rows(res: dict) -> list[tuple[str, str]]:
                                    f"{_f(c.get('cpu_seconds'))} s, {c.get('chunks')} chunks"))
         rows.append(("no-change rebuild", f"{_f(a['seconds'])} s, embedded {a.get('embedded')} chunks / "
                                           f"{a.get('sentences_embedded')} sentences"))
+        if c.get("facts_seconds") is not None:
+            rows.append(("fact extraction (cold build)", f"{_f(c['facts_seconds'], 2)} s for {c.get('facts')} facts, "
+                                                         f"within the {_f(c['seconds'])} s build"))
+    us = res.get("unshipped")
+    if us:
+        rows.append(("cold build, no shipped vectors", f"{_f(us['seconds'])} s, peak RSS {_f(us.get('peak_rss_mb'), 0)} MB,"
+                                                       f" CPU {_f(us.get('cpu_seconds'))} s, embedded {us.get('embedded')}"
+                                                       f" chunks / {us.get('sentences_embedded')} sentences, facts "
+                                                       f"{_f(us.get('facts_seconds'), 2)} s"))
     dc = res.get("documents")
     if dc:
         ad, rm = dc["add"], dc["remove"]
@@ -108,6 +152,27 @@ def summary_rows(res: dict) -> list[tuple[str, str]]:
         rows.append((f"32 clients, {name}", f"{_f(v['throughput_rps'], 2)} req/s, p50 {_f(v['latency_p50'], 0)} ms, "
                                             f"p95 {_f(v['latency_p95'], 0)} ms, errors {v['errors']}/{v['requests']}, "
                                             f"server RSS {_f(v.get('server_rss_mb'), 0)} MB"))
+    ag = res.get("aggregate")
+    if ag and ag.get("n"):
+        rows.append(("aggregate answer", f"p50 {_f(ag['p50'])} ms, p95 {_f(ag['p95'])} ms (n={ag['n']}, "
+                                         f"{ag['questions']} questions × {ag['rounds']}, errors {ag['errors']}; gold "
+                                         f"figure stated {ag['gold_figure_stated']}/{ag['gold_checked']})"))
+    ml = res.get("mixed_load") or {}
+    for name, key in (("baseline", "baseline"), (f"{ml.get('llm_hangs')} LLM hanging + docs", "hang")):
+        v = ml.get(key)
+        if v:
+            rows.append((f"mixed 32 clients, {name}", f"{_f(v['throughput_rps'], 2)} req/s, p50 {_f(v['p50_ms'], 0)} ms, "
+                                                     f"p95 {_f(v['p95_ms'], 0)} ms, errors {v['errors']}/{v['requests']}, "
+                                                     f"≠ alone {v['mismatches']}"))
+    hg = ml.get("hang")
+    if hg:
+        od, lm, dc = hg["outside_document_changes"], hg["llm"], hg["documents"]
+        rows.append(("mixed, hanging run details", f"p95 ratio {_f(ml.get('p95_ratio'), 2)}×; outside document "
+                                                   f"changes p95 {_f(od['p95_ms'], 0)} ms (n={od['n']}, ratio "
+                                                   f"{_f(ml.get('p95_ratio_outside_document_changes'), 2)}×); docs "
+                                                   f"{dc['added']} added / "
+                                                   f"{dc['removed']} removed; LLM {lm['pending_end']}/{lm['requests']} "
+                                                   f"still pending at the end, {lm['answered']} answered after"))
     nv = res.get("naive")
     if nv and nv.get("hit@5") is not None:
         rows.append(("naive LangChain peer", f"hit@5 {_f(nv['hit@5'], 3)} vs PilotQA {_f(nv['pilotqa_hit@5'], 3)} "
@@ -118,7 +183,7 @@ def summary_rows(res: dict) -> list[tuple[str, str]]:
         rows.extend(table_rows(res["scale"]))
     for t in (res.get("targets") or {}).values():
         rows.append((f"target #{t['issue']}: {t['what'].split(' / ')[0]}",
-                     f"{_f(t['value'])} {t['unit']} (≤ {_f(t['target'])}) {_state(t, 'MISSED')}"))
+                     f"{_f(t['value'], _nd(t))} {t['unit']} (≤ {_f(t['target'], _nd(t))}) {_state(t, 'MISSED')}"))
     for e in res.get("errors", []):
         rows.append(("bench error", e))
     return rows
@@ -143,7 +208,7 @@ def format_md(res: dict) -> str:
     if tg:
         lines += ["## 目标 / Targets", "", "| target | issue | value | limit | |", "|---|---|---|---|---|"]
         for t in tg.values():
-            lines.append(f"| {t['what']} | #{t['issue']} | {_f(t['value'])} {t['unit']} | ≤ {_f(t['target'])} | "
+            lines.append(f"| {t['what']} | #{t['issue']} | {_f(t['value'], _nd(t))} {t['unit']} | ≤ {_f(t['target'], _nd(t))} | "
                          f"{_state(t, '**missed**')} |")
         lines.append("")
     lines += _md_latency(res) + _md_index(res) + _md_cli(res)
@@ -151,6 +216,11 @@ def format_md(res: dict) -> str:
         from bench.loadtest import format_md as load_md  # each benchmark part loads only when it runs
 
         lines += [load_md(res["load_test"])]
+    if res.get("mixed_load"):
+        from bench.mixed import format_md as mixed_md  # each benchmark part loads only when it runs
+
+        lines += mixed_md(res["mixed_load"])
+    lines += _md_aggregate(res)
     lines += _md_naive(res)
     if res.get("scale"):
         from bench.scale import format_md as scale_md  # each benchmark part loads only when it runs
@@ -203,6 +273,8 @@ def _md_index(res: dict) -> list[str]:
     steps = []
     if ix:
         steps += [("cold build (empty vector cache)", ix["cold"]), ("no-change rebuild", ix["rebuild_no_change"])]
+    if res.get("unshipped"):
+        steps += [("cold build without shipped vectors (`PILOTQA_SHIPPED_VECTORS=0`)", res["unshipped"])]
     if dc:
         steps += [(f"docs add {dc['file']} ({dc['add'].get('document_chunks')} chunks)", dc["add"]),
                   (f"docs remove {dc['file']}", dc["remove"])]
@@ -213,6 +285,12 @@ def _md_index(res: dict) -> list[str]:
     if ix:
         lines += ["", f"Documents: {', '.join(ix['documents'])} (copies, in a private documents folder). Peak RSS is "
                       "the child's own VmHWM; wall time of `docs add` includes loading the passage model."]
+        facts = [(n, r) for n, r in steps if r.get("facts_seconds") is not None]
+        if facts:
+            lines += ["", "Fact extraction inside each build (the build's own `facts_seconds`; the fact cache of a new "
+                          "index folder starts empty): " + "; ".join(
+                              f"{n}: {_f(r['facts_seconds'], 2)} s, {r.get('facts')} facts, vectors shipped "
+                              f"{r.get('shipped')}" for n, r in facts) + "."]
     return lines + [""]
 
 
@@ -244,3 +322,17 @@ def _md_naive(res: dict) -> list[str]:
             f"| naive | {_f(nv['hit@5'], 3)} | {nv['hit_n']} | {_f(nv['p50_ms'])} | {_f(nv['p95_ms'])} |",
             f"| PilotQA hybrid | {_f(nv['pilotqa_hit@5'], 3)} | {nv['hit_n']} | {_f(nv['pilotqa_p50_ms'])} | "
             f"{_f(nv['pilotqa_p95_ms'])} |", ""]
+
+
+def _md_aggregate(res: dict) -> list[str]:
+    ag = res.get("aggregate")
+    if not ag or not ag.get("n"):
+        return []
+    return ["## 跨试点汇总 / Aggregate answers over all pilots (issue 20)", "",
+            f"`PilotQA.ask` in this warm process, query-vector cache cleared before each call: {ag['questions']} dev "
+            f"aggregate questions (eval/aggregate.jsonl and the issue's own example) × {ag['rounds']} rounds.", "",
+            "| n | p50 ms | p95 ms | mean ms | errors | gold figure stated |", "|---|---|---|---|---|---|",
+            f"| {ag['n']} | {_f(ag['p50'])} | {_f(ag['p95'])} | {_f(ag['mean'])} | {ag['errors']} | "
+            f"{ag['gold_figure_stated']}/{ag['gold_checked']} |", ""] + (
+        ["Stage medians (ms, the pipeline's own timings): "
+         + ", ".join(f"{k} {v}" for k, v in ag["stages_ms"].items()), ""] if ag.get("stages_ms") else [])

@@ -5,18 +5,21 @@ so it neither competes with them for the CPU nor inflates anything they measure)
 
 | part       | module                     | what                                                           |
 |------------|----------------------------|----------------------------------------------------------------|
-| `build`    | `bench_build.bench_index`  | cold build (empty vector cache), no-change rebuild             |
-| `docs`     | `bench_build`              | `docs add` of one .docx to the indexed folder, then `remove`    |
-| `cli`      | `bench_cli`                | cold `pilotqa ask`, a wrong call (unknown pilot)               |
+| `build`    | `build.bench_index`        | cold build (shipped vectors, empty vector cache; facts time), no-change rebuild |
+| `unshipped`| `build.bench_unshipped`    | cold build without the shipped vectors: wall time, peak RSS     |
+| `docs`     | `build`                    | `docs add` of one .docx to the indexed folder, then `remove`    |
+| `cli`      | `cold_cli.bench_cli`       | cold `pilotqa ask` (5 runs), a wrong call (unknown pilot)       |
 | `load`     | `loadtest.run_load_test`   | 32 HTTP clients against a real `pilotqa serve`                  |
-| `latency`  | `bench_latency`            | dense / bm25 / hybrid retrieval and the full answer, dev questions |
-| `naive`    | `bench_naive`              | the naive LangChain peer, timed inside the latency loop         |
-| `followup` | `bench_latency`            | follow-ups with their history beside single questions           |
-| `--scale`  | `bench_scale.run_scale`    | synthetic 1×/10×/100× corpora per store backend                 |
+| `mixed`    | `mixed.run_mixed_load`     | 32 clients, mixed questions, baseline then 8 hanging LLM requests + documents added/removed |
+| `latency`  | `latency`                  | dense / bm25 / hybrid retrieval and the full answer, dev questions |
+| `naive`    | `naive`                    | the naive LangChain peer, timed inside the latency loop         |
+| `followup` | `latency`                  | follow-ups with their history beside single questions           |
+| `aggregate`| `latency.bench_aggregates` | aggregate answers over all pilots (dev aggregate questions)     |
+| `--scale`  | `scale.run_scale`          | synthetic 1×/10×/100× corpora per store backend                 |
 
 With `build` the bench works on a private copy of the configured corpus and a private index under a temporary
 folder (removed at the end); without it, on the configured index as it is (`index`/`embedder` may be passed
-in). `quick` subsamples the questions and the load test. Questions come from the dev splits only
+in). `quick` subsamples the questions and the load tests (the mixed one runs `QUICK_MIXED_S` seconds a run). Questions come from the dev splits only
 (`bench_common.DEV_FILES`, `DIALOG_FILES`), never the blind test splits.
 """
 from __future__ import annotations
@@ -31,14 +34,18 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bench.common import dev_items, followup_items, loadavg, log
+from bench.common import AGGREGATE_FILES, dev_items, followup_items, loadavg, log
 from bench.report import evaluate_targets, format_md, format_table
 from rag.config import Config
 from rag.files import atomic_write
 
-BENCH_PARTS = ("build", "docs", "cli", "load", "latency", "naive", "followup")
-NEEDS = {"docs": "build", "naive": "latency"}   # a part -> the part it builds on
+BENCH_PARTS = ("build", "unshipped", "docs", "cli", "load", "mixed", "latency", "naive", "followup", "aggregate")
+# a part -> the part it builds on (`unshipped`, `docs` and `mixed` change or copy the private documents folder)
+NEEDS = {"docs": "build", "unshipped": "build", "mixed": "build", "naive": "latency"}
 LOAD_CLIENTS = 32
+MIXED_S, QUICK_MIXED_S = 60.0, 10.0   # seconds of each mixed-load run (issue 21: 60 s)
+LLM_HANGS = 8
+COLD_ASKS = 5                          # cold `pilotqa ask` runs (issue 23: p50 over ≥ 5)
 
 
 class _Fatal(Exception):
@@ -81,11 +88,12 @@ def _check_parts(parts: Sequence[str] | None) -> set[str]:
 
 def run_bench(config: Config, quick: bool = False, out_dir: str | Path | None = None, *,
               parts: Sequence[str] | None = None, index=None, embedder=None, limit: int | None = None,
-              scale: Sequence[int] | None = None) -> int:
+              scale: Sequence[int] | None = None, mixed_seconds: float | None = None) -> int:
     """Run the benchmark, print the table, write bench.json + bench.md. Returns 0, or 1 if anything failed.
 
     `parts` ⊂ BENCH_PARTS limits the run (the CLI runs them all); `limit` caps the dev questions and the
-    follow-ups; `scale` (e.g. [1, 10, 100]) adds `rag.bench_scale`'s synthetic-corpus store comparison."""
+    follow-ups; `scale` (e.g. [1, 10, 100]) adds `rag.bench_scale`'s synthetic-corpus store comparison;
+    `mixed_seconds` overrides the length of each mixed-load run."""
     chosen = _check_parts(parts)
     out = Path(out_dir) if out_dir else Path(config.reports_dir)
     res: dict[str, Any] = {"quick": quick, "parts": [p for p in BENCH_PARTS if p in chosen], "errors": [],
@@ -101,12 +109,13 @@ def run_bench(config: Config, quick: bool = False, out_dir: str | Path | None = 
         follow = followup_items(config.root)[:: 4 if quick else 1][:limit]
         res["questions"] = {"dev": len(items), "followups": len(follow)}
         answerable = [it.question for it in items if it.type != "unanswerable"]
-        cfg = _child_parts(run, res, chosen, cfg, work, answerable, quick)
+        mixed_s = mixed_seconds or (QUICK_MIXED_S if quick else MIXED_S)
+        cfg = _child_parts(run, res, chosen, cfg, work, answerable, quick, mixed_s)
         if "build" in chosen:
             index = embedder = None  # the private index, loaded as a query process loads it
-        if chosen & {"latency", "followup"} or scale:
+        if chosen & {"latency", "followup", "aggregate"} or scale:
             res["load"], qa = _load(run, cfg, index, embedder)
-            _in_process_parts(run, res, chosen, qa, cfg, items, follow)
+            _in_process_parts(run, res, chosen, qa, cfg, items, follow, quick)
             if scale:
                 from bench.scale import run_scale  # each benchmark part loads only when it runs
 
@@ -136,24 +145,27 @@ def print_log(msg: str) -> None:
 
 
 def _child_parts(run: _Parts, res: dict, chosen: set[str], cfg: Config, work: Path, answerable: list[str],
-                 quick: bool) -> Config:
+                 quick: bool, mixed_s: float) -> Config:
     """The parts measured in `pilotqa` child processes (see the module docstring for why they come first).
     Returns the configuration the later parts use (the private one after `build`)."""
     from bench.build import (  # each benchmark part loads only when it runs
         bench_add_document,
         bench_index,
+        bench_unshipped,
         private_config,
     )
 
     if "build" in chosen:
         cfg = private_config(cfg, work)
         res["index"] = run.run("build", lambda: bench_index(cfg, work), fatal=True)
+        if "unshipped" in chosen:
+            res["unshipped"] = run.run("unshipped", lambda: bench_unshipped(cfg, work))
         if "docs" in chosen:
             res["documents"] = run.run("docs", lambda: bench_add_document(cfg, work))
     if "cli" in chosen:
         from bench.cold_cli import bench_cli  # each benchmark part loads only when it runs
 
-        res["cli"] = run.run("cli", lambda: bench_cli(cfg, work, answerable, runs=1 if quick else 3))
+        res["cli"] = run.run("cli", lambda: bench_cli(cfg, work, answerable, runs=1 if quick else COLD_ASKS))
         for what, key, ok in (("cold ask", "cold_ask", "answered"), ("wrong call", "wrong_call", "refused")):
             part = (res["cli"] or {}).get(key) or {}
             bad = [r.get("message", f"exit {r['exit']}") for r in part.get("runs", []) if not r.get(ok)]
@@ -165,6 +177,15 @@ def _child_parts(run: _Parts, res: dict, chosen: set[str], cfg: Config, work: Pa
         res["load_test"] = run.run("load", lambda: run_load_test(
             cfg, answerable, clients=LOAD_CLIENTS, requests=64 if quick else 256,
             variants=("default",) if quick else tuple(VARIANTS), work=work / "load"))
+    if "mixed" in chosen:
+        from bench.mixed import run_mixed_load  # each benchmark part loads only when it runs
+
+        log(f"mixed load test: {LOAD_CLIENTS} clients, {mixed_s:.0f} s without and with {LLM_HANGS} hanging LLM "
+            "requests…")
+        res["mixed_load"] = run.run("mixed", lambda: run_mixed_load(
+            cfg, cfg.root, clients=LOAD_CLIENTS, duration=mixed_s, llm_hangs=LLM_HANGS, per_kind=2 if quick else 10,
+            work=work / "mixed"))
+        res["errors"].extend(f"mixed load {e}" for e in (res["mixed_load"] or {}).get("errors", []))
     return cfg
 
 
@@ -175,7 +196,8 @@ def _load(run: _Parts, cfg: Config, index, embedder):
     return run.run("load index", lambda: load_pipeline(cfg, index, embedder), fatal=True)
 
 
-def _in_process_parts(run: _Parts, res: dict, chosen: set[str], qa, cfg: Config, items, follow) -> None:
+def _in_process_parts(run: _Parts, res: dict, chosen: set[str], qa, cfg: Config, items, follow,
+                      quick: bool = False) -> None:
     from bench.latency import bench_followups, bench_latency  # each benchmark part loads only when it runs
 
     naive = None
@@ -206,6 +228,17 @@ def _in_process_parts(run: _Parts, res: dict, chosen: set[str], qa, cfg: Config,
         singles = [it for it in items if it.type not in ("unanswerable", "cross")]
         res["followups"] = run.run("followup", lambda: bench_followups(qa, follow, singles))
         res["errors"].extend(f"follow-up {e}" for e in (res["followups"] or {}).get("error_samples", []))
+    if "aggregate" in chosen:
+        from bench.common import dev_items  # the dev aggregate questions (never the blind test split)
+        from bench.latency import bench_aggregates  # likewise: this part's code loads only when it runs
+        from bench.mixed import ISSUE_AGGREGATE  # likewise
+
+        agg = [it for it in dev_items(cfg.root, AGGREGATE_FILES) if it.type == "aggregate" and not it.history]
+        agg = agg[:: 4 if quick else 1]
+        log(f"aggregate answers: {len(agg) + 1} questions over all pilots…")
+        res["aggregate"] = run.run("aggregate", lambda: bench_aggregates(qa, agg, extra=[ISSUE_AGGREGATE],
+                                                                         rounds=1 if quick else 3))
+        res["errors"].extend(f"aggregate {e}" for e in (res["aggregate"] or {}).get("error_samples", []))
 
 
 if __name__ == "__main__":

@@ -134,8 +134,146 @@ def _fake_result(answer_p50=30.0, load_errors=0, added=5):
     }
 
 
+def _full_result(**kw):
+    """`_fake_result` with the figures of issues 20, 21 and 23 (cold builds, facts, aggregates, the mixed load)."""
+    res = _fake_result(**{k: kw[k] for k in ("answer_p50", "load_errors", "added") if k in kw})
+    res["index"]["cold"].update(seconds=kw.get("cold", 6.0), facts=392, facts_seconds=0.12, shipped=4026)
+    res["unshipped"] = {"seconds": 50.0, "peak_rss_mb": kw.get("rss", 700.0), "cpu_seconds": 80.0, "embedded": 952,
+                        "sentences_embedded": 3319, "chunks": 952, "facts": 392, "facts_seconds": 0.13}
+    res["cli"]["cold_ask"].update(p50_s=kw.get("ask", 1.1), answered=5, runs=[{"seconds": 1.1}] * 5)
+    res["aggregate"] = {"n": 69, "p50": kw.get("agg", 20.0), "p95": 40.0, "mean": 22.0, "questions": 69, "rounds": 1,
+                        "errors": 0, "gold_figure_stated": 60, "gold_checked": 68}
+    run = {"requests": 1000, "ok": 1000, "errors": 0, "mismatches": 0, "throughput_rps": 16.0, "p50_ms": 900.0,
+           "p95_ms": 1500.0, "max_ms": 2000.0, "loadavg_start": [2.0], "loadavg_end": [3.0],
+           "by_kind": {"single": {"n": 10, "p50": 1.0, "p95": 2.0, "mismatches": 0}}, "mismatch_samples": []}
+    hang = {**run, "p95_ms": 1500.0 * kw.get("ratio", 1.5), "mismatches": kw.get("mismatches", 0),
+            "outside_document_changes": {"n": 300, "p50_ms": 900.0, "p95_ms": 1600.0}, "documents_pause_s": 7.5,
+            "llm": {"requests": 8, "at_endpoint_start": 4, "pending_start": 8, "at_endpoint_end": 4, "pending_end": 8,
+                    "answered": kw.get("llm_answered", 8), "fallback": 8},
+            "documents": {"ops": [], "added": 2, "removed": 2}}
+    res["mixed_load"] = {"clients": 32, "duration_s": 60.0, "llm_hangs": 8, "questions": 61, "document": "x.txt",
+                         "by_kind": {"single": 10}, "alone": {"differ_with_document": 0, "differ_after_removal": 0},
+                         "baseline": run, "hang": hang, "p95_ratio": kw.get("ratio", 1.5),
+                         "p95_ratio_outside_document_changes": 1.07, "errors": []}
+    return res
+
+
+def test_new_figures_and_their_targets_are_reported():
+    res = _full_result()
+    res["targets"] = R.evaluate_targets(res)
+    t = res["targets"]
+    for name in ("cold_build_shipped", "cold_build_unshipped", "unshipped_peak_rss", "cold_ask_5", "facts_build",
+                 "aggregate_p50", "mixed_errors", "mixed_mismatches", "hang_p95_ratio"):
+        assert t[name]["met"] is True, (name, t[name])
+    assert t["facts_build"]["value"] == 6.0  # the build as shipped, its fact extraction timed inside it
+    table, md = R.format_table(res), R.format_md(res)
+    for text in (table, md):
+        assert "cold build, no shipped vectors" in text or "without shipped vectors" in text
+        assert "aggregate answer" in text.lower() and "fact extraction" in text.lower()
+    assert "mixed 32 clients, baseline" in table and "p95 ratio 1.50×" in table and "MISSED" not in table
+    assert "Mixed load" in md and "Aggregate answers over all pilots" in md and "`PILOTQA_SHIPPED_VECTORS=0`" in md
+
+
+@pytest.mark.parametrize("kw,target", [({"rss": 1100.0}, "unshipped_peak_rss"), ({"ask": 1.3}, "cold_ask_5"),
+                                       ({"agg": 51.0}, "aggregate_p50"), ({"ratio": 2.1}, "hang_p95_ratio"),
+                                       ({"mismatches": 1}, "mixed_mismatches"), ({"llm_answered": 7}, "mixed_errors"),
+                                       ({"cold": 10.5}, "cold_build_shipped")])
+def test_a_missed_new_target_is_reported(kw, target):
+    res = _full_result(**kw)
+    t = R.evaluate_targets(res)
+    assert t[target]["met"] is False, t[target]
+    assert "MISSED" in R.format_table({**res, "targets": t})
+
+
+def test_cold_ask_target_needs_five_runs():
+    res = _full_result()
+    res["cli"]["cold_ask"].update(answered=3, runs=[{"seconds": 1.0}] * 3)
+    assert R.evaluate_targets(res)["cold_ask_5"]["value"] is None
+
+
+def test_mixed_questions_are_every_kind_from_dev_files_only():
+    from bench import mixed as M
+
+    reqs = M.mixed_requests(ROOT, per_kind=3)
+    kinds = {r["kind"] for r in reqs}
+    assert kinds == set(M.KINDS)
+    assert all(r["history"] for r in reqs if r["kind"] == "followup")
+    assert any(r["question"] == M.ISSUE_AGGREGATE for r in reqs)
+    files = {r["key"].split(":")[0] for r in reqs}
+    assert not any("test" in f for f in files), files
+    assert len({r["key"] for r in reqs}) == len(reqs)
+
+
+def test_hanging_llm_holds_requests_until_released():
+    import http.client
+    import threading
+    import time
+
+    from bench.hanging_llm import HangingLLM
+
+    outcome = {}
+    with HangingLLM() as llm:
+        port = int(llm.base_url.rsplit(":", 1)[1].split("/")[0])
+
+        def call():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                conn.request("POST", "/v1/chat/completions", body=b"{}", headers={"Content-Type": "application/json"})
+                outcome["status"] = conn.getresponse().status
+            except Exception as exc:  # noqa: BLE001 - the expected end: closed without a reply
+                outcome["error"] = type(exc).__name__
+
+        t = threading.Thread(target=call)
+        t.start()
+        deadline = time.monotonic() + 10
+        while llm.hanging < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        assert llm.hanging == 1 and llm.requests == 1 and t.is_alive()  # accepted, read, not answered
+        llm.release()
+        t.join(10)
+        assert not t.is_alive() and "error" in outcome and llm.hanging == 0
+
+
+def test_unshipped_build_embeds_everything_and_reports_facts_time(config, tmp_path):
+    from bench import build as BB
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "heting-housing.txt").write_bytes((ROOT / "eval" / "docs-dev" / "heting-housing.txt").read_bytes())
+    cfg = config.with_overrides(docs_dir=docs, corpus=(str(docs),), index_dir=tmp_path / "index")
+    res = BB.bench_unshipped(cfg, tmp_path)
+    assert res["exit"] == 0 and res["chunks"] and res["embedded"] == res["chunks"], res
+    assert res["peak_rss_mb"] > 50 and res["facts_seconds"] is not None and res["shipped"] == 0
+    assert not (tmp_path / "index-unshipped").exists()  # removed afterwards
+
+
+def test_quick_mixed_load_and_aggregate_run(config, built_index, tmp_path):
+    """Real: a private cold build, the mixed load (two short runs, 8 hanging LLM requests, a document added and
+    removed through the server's knowledge-base API) and the aggregate answers, in one quick bench run."""
+    rc = B.run_bench(config, quick=True, out_dir=tmp_path, parts=["build", "mixed", "aggregate"], mixed_seconds=6)
+    data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    assert rc == 0, data["errors"]
+    assert data["index"]["cold"]["facts_seconds"] is not None and data["index"]["cold"]["facts"] > 0
+    m = data["mixed_load"]
+    assert set(m["by_kind"]) == {"single", "which", "description", "followup", "compare", "aggregate"}
+    for run in (m["baseline"], m["hang"]):
+        assert run["requests"] > 0 and run["errors"] == 0 and run["mismatches"] == 0 and run["p95_ms"]
+    h = m["hang"]
+    assert h["llm"]["pending_end"] == 8 and h["llm"]["answered"] == 8  # hung through the run, answered after
+    assert h["documents"]["added"] >= 1 and m["alone"]["differ_after_removal"] == 0
+    assert m["p95_ratio"] > 0 and data["aggregate"]["n"] > 0 and data["aggregate"]["errors"] == 0
+    t = data["targets"]
+    for name in ("mixed_errors", "mixed_mismatches", "hang_p95_ratio", "aggregate_p50", "facts_build",
+                 "cold_build_shipped"):
+        assert t[name]["value"] is not None, name
+    assert t["cold_build_unshipped"]["met"] is None  # not measured in this run
+    md = (tmp_path / "bench.md").read_text(encoding="utf-8")
+    assert "Mixed load" in md and "Aggregate answers over all pilots" in md
+
+
 def test_targets_table_and_markdown():
-    res = _fake_result()
+    res = _full_result()
     res["targets"] = R.evaluate_targets(res)
     assert all(t["met"] for t in res["targets"].values()), res["targets"]
     table, md = R.format_table(res), R.format_md(res)
@@ -147,7 +285,7 @@ def test_targets_table_and_markdown():
 @pytest.mark.parametrize("kw,target", [({"answer_p50": 61.0}, "answer_p50"), ({"load_errors": 1}, "load_errors"),
                                        ({"added": 6}, "add_doc_embedded")])
 def test_a_missed_target_is_reported(kw, target):
-    res = _fake_result(**kw)
+    res = _full_result(**kw)
     t = R.evaluate_targets(res)
     assert t[target]["met"] is False and all(v["met"] for k, v in t.items() if k != target)
     assert "MISSED" in R.format_table({**res, "targets": t})

@@ -268,3 +268,14 @@ def test_a_rate_asked_without_its_qualifier_gets_each_variant_and_a_follow_up_ke
     ans = follow(qa, ["孝义市2020年的城镇化率目标是多少？"], "那户籍人口的呢？")
     assert says(ans.resolved_question, "孝义", "2020年", "户籍人口城镇化率", "目标"), ans.resolved_question
     assert "65%" in ans.text and "万人" not in ans.text
+
+
+def test_a_province_after_a_ranking_lists_that_provinces_pilots(qa):
+    """"山东省的呢？" after a ranking across all pilots: the same measure and year, for each of its pilots;
+    a top N lists exactly N."""
+    first = qa.ask("2014年户籍人口城镇化率最低的五个试点是哪些？")
+    assert len([r for r in first.rows if r.role == "result"]) == 5 and "6." not in first.text
+    ans = follow(qa, ["2014年户籍人口城镇化率最低的五个试点是哪些？"], "山东省的呢？")
+    assert says(ans.resolved_question, "山东省", "2014年", "户籍人口城镇化率"), ans.resolved_question
+    assert {r.pilot for r in ans.rows} <= {p for p in qa.pilots_by_province()["山东省"]}
+    assert "龙口" in ans.text and "60.4%" in ans.text

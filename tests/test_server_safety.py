@@ -28,6 +28,7 @@ import httpx
 import pytest
 
 import kb_files as K
+from bench.common import gradio_outcome
 from conftest import CORPUS
 from rag.config import ROOT
 
@@ -86,13 +87,7 @@ def call(c: httpx.Client, endpoint: str, data: list) -> tuple[int, list | str | 
     if r.status_code != 200:
         return r.status_code, None
     event_id = r.json()["event_id"]
-    text = c.get(f"/gradio_api/call/{endpoint}/{event_id}", timeout=300).text
-    event, payload = None, None
-    for line in text.splitlines():
-        if line.startswith("event:"):
-            event = line.split(":", 1)[1].strip()
-        elif line.startswith("data:") and event in ("complete", "error"):
-            payload = line.split(":", 1)[1].strip()
+    event, payload = gradio_outcome(c.get(f"/gradio_api/call/{endpoint}/{event_id}", timeout=300).text)
     if event == "error":
         return 500, payload
     return 200, json.loads(payload) if payload else None

@@ -65,7 +65,22 @@ def compute(ask: AggregateAsk, sel: FactSelection) -> Computed:
         return _difference(ask, rows)
     if op == "variants":
         return _variants(ask, rows)
+    if op == "mean":
+        return _mean((ask.province or "") + what, order, missing)
     return Computed(head="", answerable=False)
+
+
+def _mean(what: str, order, missing: int) -> Computed:
+    """An average over the pilots that state the figure, shown with every figure it came from."""
+    if not order:
+        return Computed(head=f"文件中没有找到{what}的数字。", answerable=False, missing=missing)
+    mean = sum(f.value for f in order) / len(order)
+    unit = order[0].unit
+    approx = any(re.search(r"以上|左右|约|超过|多", f.text) for f in order)
+    head = (f"给出{what}的 {len(order)} 个试点，平均为 {fmt(round(mean, 2))}{unit}"
+            + ("（“以上”“左右”等按写明的数字计算）" if approx else "") + "。由以下数字算出：")
+    return Computed(head=head, rows=[(f, "result") for f in order], lines=_ranked_lines(order), missing=missing,
+                    result=fmt(round(mean, 2)))
 
 
 def _variants(ask: AggregateAsk, rows) -> Computed:
@@ -134,7 +149,8 @@ def _ranking(ask, what, order, missing) -> Computed:
     else:
         names = "、".join(f.pilot for f in top)
         head = f"{what}{best}的试点是{names}。"
-    shown = order[:max(len(top), 5)]
+    # a top N lists those N (and ties); a highest or lowest also shows the next ones, as context
+    shown = top if ask.op == "top" else order[:max(len(top), 5)]
     rows = [(f, "result" if f in top else "context") for f in shown]
     return Computed(head=head, rows=rows, lines=_ranked_lines(shown), missing=missing)
 
@@ -148,6 +164,11 @@ def _note(f) -> str:
     if is_partial(f) or is_relabelled(f) or f.note.startswith(BARE_RATE):
         return f"（{f.note.split('；')[0]}）"
     return ""
+
+
+def _when(f) -> str:
+    """The year a listed figure is for; an area has none worth saying (it is not a figure of a year)."""
+    return "" if f.measure == "面积" else f"{f.year}年"
 
 
 def _year_note(f) -> str:
@@ -207,7 +228,7 @@ def _stating(ask, what, rows, missing, sel) -> Computed:
     out_rows, lines = [], []
     for p in pilots:
         fs = sorted(by_pilot[p], key=lambda f: f.year)
-        cites = "，".join(f"{f.year}年{f.text}{{cite:{len(out_rows) + k}}}{_note(f)}" for k, f in enumerate(fs))
+        cites = "，".join(f"{_when(f)}{f.text}{{cite:{len(out_rows) + k}}}{_note(f)}" for k, f in enumerate(fs))
         out_rows += [(f, "result") for f in fs]
         lines.append(f"- {p}：{cites}")
     return Computed(head=head, rows=out_rows, lines=lines, missing=missing,
@@ -225,11 +246,14 @@ def _by_pilot(ask, what, rows, missing, sel) -> Computed:
         if not fs:
             lines.append(f"- {p}：文件未提及")
             continue
-        cites = "，".join(f"{f.year}年{f.text}{{cite:{len(out_rows) + k}}}{_note(f)}" for k, f in enumerate(fs))
+        cites = "，".join(f"{_when(f)}{f.text}{{cite:{len(out_rows) + k}}}{_note(f)}" for k, f in enumerate(fs))
         out_rows += [(f, "result") for f in fs]
         lines.append(f"- {p}：{cites}")
-    return Computed(head=head, rows=out_rows, lines=lines, missing=missing,
-                    answerable=bool(out_rows))
+    if not out_rows:  # said as such: none of the province's pilots states it
+        names = "、".join(sel.pilots)
+        return Computed(head=f"{ask.province}的{len(sel.pilots)}个试点（{names}）的方案中都没有{what}。",
+                        answerable=False, missing=missing)
+    return Computed(head=head, rows=out_rows, lines=lines, missing=missing)
 
 
 def _difference(ask: AggregateAsk, rows) -> Computed:

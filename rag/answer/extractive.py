@@ -83,10 +83,12 @@ class ExtractiveAnswerer:
         t0 = time.perf_counter()
         info = retrieval.info or analysis_of(question or retrieval.question, retrieval)
         passages = list(retrieval.passages)
-        if not passages:
+        if not passages and not (info.shape == "aggregate" and retrieval.facts is not None):
             ans = self._refuse(info, retrieval, [], head=self._head(info))
         else:
-            cands = J.candidates(info, retrieval, params=self.params)
+            # an answer computed from the fact table judges no sentence
+            table = info.shape == "aggregate" and retrieval.facts is not None
+            cands = [] if table else J.candidates(info, retrieval, params=self.params)
             if info.unknown_place and not info.pilots:
                 ans = self._refuse(info, retrieval, cands, head=self._head(info))
             else:

@@ -17,7 +17,7 @@ from rag.knowledge.domain import PLAN_YEAR, TARGET_YEARS
 from rag.query.terms import period_of
 from rag.text import YEAR, jieba_pos_tokenizer
 
-OPS = ("max", "min", "top", "rank", "filter", "count", "list", "province", "among", "diff", "variants")
+OPS = ("max", "min", "top", "rank", "filter", "count", "list", "province", "among", "diff", "variants", "mean")
 # a rate asked without its qualifier (城镇化率) for one pilot: each variant the table has (常住 and 户籍)
 RATE_VARIANTS = ("常住人口城镇化率", "户籍人口城镇化率")
 
@@ -49,6 +49,8 @@ _MIN = re.compile(r"最低|最小|最少|最慢|垫底|倒数第一|最靠后")
 _TOP = re.compile(rf"(?:排|位居|居)?前{_NUM}(?:名|位|个|强)?|(?:最高|最大|最多|最低|最小|最少|垫底|倒数)的?{_NUM}个")
 _RANK = re.compile(rf"(倒数)?第{_NUM}(?:名|位|大|高|多|低|小|少)?")
 _AMONG = re.compile(r"哪个|哪一个|谁|哪里|哪座|最|更")
+# an average asked ("平均值是多少"), not an average named as a threshold ("高于全国平均水平54.77%")
+_MEAN = re.compile(r"(?:平均值|平均数|均值|平均(?:水平|目标|下来)?)(?:是|为|有|在|达到)?(?:多少|几)")
 _EACH = re.compile(r"各|分别|都是多少|各自|每个")
 _COUNT = re.compile(r"(?:有|共有|一共有)?(?:多少|几)个(?:试点)?|有几个|多少试点")
 _LIST = re.compile(r"列出|都列|列一下|列举|所有|全部|哪些|哪几")
@@ -60,6 +62,8 @@ _TARGET = re.compile(r"目标|规划|计划|要达到|要到|达到多少|定(?:
 # thresholds: a number with its unit, and the words around it that say which side is wanted
 _VALUE = re.compile(r"(\d+(?:\.\d+)?)\s*(万|亿)?\s*(%|％|个百分点|平方公里|平方千米|万人|人)?")
 _ABOVE = re.compile(r"高于|超过|大于|多于|以上|及以上|不低于|不少于|至少|达到|在$|突破|逾")
+_AT_LEAST = re.compile(r"不低于|不少于|不小于|不下于|不会低于")
+_AT_MOST = re.compile(r"不高于|不多于|不大于|不超过|不超出|不会超过")
 _BELOW = re.compile(r"低于|不到|小于|少于|不足|以下|以内|不超过|未达到|没到|还不到|不及")
 _BETWEEN = re.compile(r"(\d+(?:\.\d+)?)\s*(万)?\s*(?:%|％|平方公里|万人)?\s*(?:到|至|—|-|~)\s*(\d+(?:\.\d+)?)\s*(万)?")
 
@@ -94,8 +98,10 @@ def measure_of(key: str, measures: frozenset[str]) -> tuple[str, bool, str] | No
     return None
 
 
-# the change of a measure, not its level: 增速, 每年涨多少, 提高了多少 (but 提高到 names the level reached)
-_CHANGE_OF = re.compile(r"(?:的)?[^，,。？?]{0,6}?(?:增速|增长率|增幅|增长速度|提高幅度|提升幅度|(?:涨|提高|提升|增加|增长)(?![到至]))")
+# a quantity of its own that is the measure's change: 城镇化率年均增速 (a rate the plan states, not a difference)
+_CHANGE_OF = re.compile(r"(?:的)?[^，,。？?]{0,6}?(?:增速|增长率|增幅|增长速度|提高幅度|提升幅度)")
+# the change asked, not the level: 每年涨多少, 提高了多少 (but 提高到 names the level reached)
+_CHANGE_ASKED = re.compile(r"(?:涨|提高|提升|增加|增长)(?![到至])")
 
 
 def _another_quantity(text: str, word: str) -> bool:
@@ -146,8 +152,14 @@ def _thresholds(key: str, measure: str, years: tuple[int, ...]) -> tuple[float |
         if not (m.group(2) or m.group(3)) and measure != "常住人口":
             continue
         value = _scaled(num, m.group(2), m.group(3), measure)
-        before, after = key[max(0, m.start() - 6):m.start()], key[m.end():m.end() + 4]
-        if _BELOW.search(before) or re.match(r"以下|以内|之下", after):
+        # the comparison word may stand before a named reference (高于全国平均水平54.77%)
+        before, after = key[max(0, m.start() - 12):m.start()], key[m.end():m.end() + 4]
+        before = re.split(r"[\d，,。；;]", before)[-1]
+        if _AT_LEAST.search(before):  # 不低于 / 不少于: at least, whatever 低于 inside it says
+            lo, lo_incl = value, True
+        elif _AT_MOST.search(before):  # 不高于 / 不多于: at most
+            hi, hi_incl = value, True
+        elif _BELOW.search(before) or re.match(r"以下|以内|之下", after):
             hi, hi_incl = value, bool(re.match(r"及以下|以内", after)) or "不超过" in before
         elif _ABOVE.search(before) or re.match(r"以上|及以上|之上", after):
             lo = value
@@ -182,7 +194,7 @@ def read_aggregate(info, measures: frozenset[str], pilots_named: tuple[str, ...]
     n_pilots = len(pilots_named)
     if n_pilots == 1:
         if not DIFF.search(key):
-            if measure in RATE_VARIANTS and loose and not info.qualifier \
+            if measure in RATE_VARIANTS and loose and not info.qualifier and not _CHANGE_ASKED.search(key) \
                     and all(m in measures for m in RATE_VARIANTS):
                 # "成都的城镇化率目标": 常住 and 户籍, for each year the plan states, not the first one found
                 return AggregateAsk("variants", pilots=pilots_named, **common)
@@ -215,6 +227,8 @@ def read_aggregate(info, measures: frozenset[str], pilots_named: tuple[str, ...]
         n = _n(top.group(1) or top.group(2))
         if n >= 2:
             return AggregateAsk("top", n=n, lower=bool(_MIN.search(key)), **common)
+    if _MEAN.search(key) and lo is None and hi is None:
+        return AggregateAsk("mean", **common)
     if _COUNT.search(key) and not re.search(r"多少(?!个)", key.replace("多少个", "")):
         return AggregateAsk("count", lo=lo, lo_incl=lo_incl, hi=hi, hi_incl=hi_incl, missing_year=absent, **common)
     if lo is not None or hi is not None:

@@ -121,6 +121,11 @@ def follow(info, prev: AggregateAsk, results: Results | None, short: Callable[[s
         lower = bool(re.search(r"低|小|少", key)) and not re.search(r"高|大|多", key)
         new = replace(prev, op="among", pilots=tuple(shown), lower=lower, diff="among" if DIFF.search(key) else "")
         return render(new, [short(p) for p in shown]), new
+    provinces = [s.pilots[0] for s in info.places if s.kind == "province"]
+    if len(provinces) == 1 and not own_measure and prev.op != "diff":
+        # "浙江省的呢？": the same measure and year, for that province's pilots
+        new = replace(prev, op="province", province=provinces[0], pilots=(), n=0, lo=None, hi=None)
+        return render(new), new
     # the same ask, changed
     new = prev
     if prev.op == "diff" and info.pilots and not own_measure:

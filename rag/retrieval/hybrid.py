@@ -208,18 +208,19 @@ class HybridRetriever:
         query = q if info.lang == "zh" else f"{q} {info.text}"
         if info.ask and len(info.pilots) == 1 and info.shape == "single":
             query = f"{self._st.analyzer.short_name(info.pilots[0])}{info.ask}"
-        scores, timings = self._scores(query, mode, info)
-        t2 = time.perf_counter()
         shape = info.shape
         facts = None
         if shape == "aggregate":
             facts = select_facts(self.index.facts, info.aggregate)
-            if not facts.rows and not facts.aside and info.pilots:
+            if not facts.rows and not facts.aside and info.aggregate.pilots:
                 # the table holds none of it ("比2014年多出多少" of a measure no plan states as a level): the
                 # named pilots' passages answer instead, as for any other question
                 shape = "compare" if len(info.pilots) >= 2 else "single"
                 info = replace(info, shape=shape, aggregate=None)
                 facts = None
+        # an answer from the fact table needs no search: its passages are the rows' chunks
+        scores, timings = self._scores(query, mode, info) if shape != "aggregate" else (None, {})
+        t2 = time.perf_counter()
         if shape == "aggregate":
             passages = self._fact_passages(facts)
         elif shape == "cross":
@@ -241,7 +242,7 @@ class HybridRetriever:
         t3 = time.perf_counter()
         timings.update(parse=_ms(t1 - t0), rank=_ms(t3 - t2), total=_ms(t3 - t0))
         qvec = self._st.qcache.get(query)
-        if qvec is None and self.embedder is not None and passages:
+        if qvec is None and self.embedder is not None and passages and shape != "aggregate":
             qvec = self.embed(query)  # the judgment compares the question with each sentence
         t4 = time.perf_counter()
         svecs = self.sentence_vectors([p.chunk.id for p in passages]) if qvec is not None else {}

@@ -89,3 +89,30 @@ def test_a_ranking_never_mixes_qualifiers_or_years(fact_analyzer, tiny_facts):
 def test_a_single_pilot_question_is_not_aggregate(fact_analyzer):
     assert fact_analyzer.analyze("青禾县2020年常住人口城镇化率目标是多少？").shape == "single"
     assert fact_analyzer.analyze("深圳2020年常住人口城镇化率目标各是多少？").shape != "aggregate"
+
+
+@pytest.mark.parametrize("question, op", [
+    ("2014年常住人口城镇化率不低于50%的试点有哪些？", "filter"),
+    ("2014年常住人口城镇化率不超过50%的试点有哪些？", "filter"),
+    ("各试点2014年常住人口城镇化率的平均值是多少？", "mean"),
+    ("青禾县的城镇化率目标是多少？", "variants"),
+])
+def test_at_least_at_most_an_average_and_every_variant(fact_analyzer, tiny_facts, question, op):
+    """不低于 is at least (the 低于 inside it is no upper bound); an average is shown with the figures it came
+    from; a rate asked without its qualifier gets each variant the plan states, with its years."""
+    info = fact_analyzer.analyze(question)
+    assert info.shape == "aggregate" and info.aggregate.op == op, (info.shape, info.aggregate)
+    sel = select(tiny_facts, info.aggregate)
+    comp = compute(info.aggregate, sel)
+    got = [f for f, role in comp.rows if role == "result"]
+    if "不低于" in question:
+        assert got and all(f.value >= 50 for f in got)
+        assert all(f.value < 50 for f in sel.rows if f not in got)
+    elif "不超过" in question:
+        assert got and all(f.value <= 50 for f in got)
+    elif op == "mean":
+        assert float(comp.result) == pytest.approx(sum(f.value for f in got) / len(got), abs=0.01)
+        assert len(got) >= 2 and "平均为" in comp.head
+    else:
+        assert {f.measure for f in got} == {"常住人口城镇化率", "户籍人口城镇化率"}
+        assert {f.kind for f in got} == {"target"} and len({f.year for f in got}) >= 2
