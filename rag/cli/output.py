@@ -71,7 +71,8 @@ def print_rows(rows: list[dict], out) -> None:
         else:
             mark = f" [{r['n']}]" if r.get("n") is not None else ""
             what = (f"{r['measure']} " if len(measures) > 1 and r.get("measure") else "") + \
-                (f"{r['year']}年{'目标' if r.get('kind') == 'target' else ''} " if len(years) > 1 and r.get("year") else "")
+                (f"{r['year']}年{'目标' if r.get('kind') == 'target' else ''} " if len(years) > 1 and r.get("year")
+                 and r.get("measure") != "面积" else "")
             cells.append((r.get("pilot") or "", lines_label(r.get("start_line"), r.get("end_line")) or "—",
                           what + str(r["answer"]) + mark))
     w0 = max(width("试点"), *(width(c[0]) for c in cells))

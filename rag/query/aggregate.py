@@ -189,6 +189,9 @@ def read_aggregate(info, measures: frozenset[str], pilots_named: tuple[str, ...]
         kind = "base"
     provinces = [s.pilots[0] for s in info.places if s.kind == "province"]
     province = provinces[0] if len(provinces) == 1 else None
+    rank_like = bool(_MAX.search(key) or _MIN.search(key) or _TOP.search(key) or _RANK.search(key) or _MEAN.search(key))
+    if kind is None and not years and rank_like:
+        kind = "base"  # "常住人口最少的": the plans' present, never a base figure ranked with a 2020 target
     lo, lo_incl, hi, hi_incl = _thresholds(key, measure, years)
     common = dict(measure=measure, loose=loose, kind=kind, years=years, province=province, word=word)
     n_pilots = len(pilots_named)
