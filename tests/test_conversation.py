@@ -279,3 +279,14 @@ def test_a_province_after_a_ranking_lists_that_provinces_pilots(qa):
     assert says(ans.resolved_question, "山东省", "2014年", "户籍人口城镇化率"), ans.resolved_question
     assert {r.pilot for r in ans.rows} <= {p for p in qa.pilots_by_province()["山东省"]}
     assert "龙口" in ans.text and "60.4%" in ans.text
+
+
+def test_a_ranking_turned_round_after_a_question_about_its_first_pilot(qa):
+    """"最小的呢？" after asking about the pilot a ranking named: the ranking, the other way round; "它们的
+    面积" after a ranking of a year's rates carries no year into the area."""
+    ans = follow(qa, ["面积最大的试点是哪个？", "它的常住人口是多少？"], "最小的呢？")
+    assert says(ans.resolved_question, "面积最小"), ans.resolved_question
+    assert ans.rows and ans.rows[0].role == "result" and ans.rows[0].measure == "面积"
+    ans = follow(qa, ["2014年常住人口城镇化率最高的三个试点是哪些？"], "它们的面积各是多少？")
+    assert "2014" not in (ans.resolved_question or "") and all(r.measure == "面积" for r in ans.rows)
+    assert len([r for r in ans.rows if r.role == "result"]) >= 2

@@ -40,7 +40,7 @@ def _n(s: str) -> int:
 def render(ask: AggregateAsk, names: Sequence[str] = ()) -> str:
     """An ask as a standalone question (理解为…)."""
     years = "、".join(f"{y}年" for y in ask.years)
-    when = years or ("基期" if ask.kind == "base" else "")
+    when = years or ("基期" if ask.kind == "base" and ask.measure != "面积" else "")
     goal = "目标" if ask.kind == "target" and "城镇化率" in ask.measure else ""
     what = f"{when}{ask.measure}{goal}"
     big = "面积" in ask.measure or ask.measure.endswith("人口")
@@ -104,6 +104,12 @@ def follow(info, prev: AggregateAsk, results: Results | None, short: Callable[[s
     if picked:
         rest = _RANK.sub("", _IT.sub("", key)).lstrip("的那个，,")
         rest = re.sub(r"^(?:那个|的那个)[，,]?", "", rest)
+        if not own_measure and re.search(r"目标|多少|几", rest) and (info.years or "目标" in rest):
+            # "排第二的那个，2020年目标是多少？": the ranking's measure, of that pilot
+            kind, years = _when(info, prev.measure, prev)
+            when = "、".join(f"{y}年" for y in years)
+            goal = "目标" if kind == "target" else ""
+            return f"{short(picked)}{when}{prev.measure}{goal}是多少？", None
         return f"{short(picked)}{rest}", None
     if _THEY.match(key) and shown:
         rest = _THEY.sub("", key)
@@ -165,7 +171,9 @@ def follow(info, prev: AggregateAsk, results: Results | None, short: Callable[[s
 
 
 def _when(info, measure: str, prev: AggregateAsk) -> tuple[str | None, tuple[int, ...]]:
-    """(kind, years) a follow-up asks: its own year or period, else the earlier ask's."""
+    """(kind, years) a follow-up asks: its own year or period, else the earlier ask's; an area has none."""
+    if measure == "面积":
+        return None, ()
     if info.years:
         years = tuple(int(y) for y in info.years)
         return ("target" if all(y > PLAN_YEAR for y in years) else "base"), years

@@ -126,12 +126,20 @@ def resolve(question: str, history: Sequence[str] | None, analyzer: QuestionAnal
     return resolve_one(q, ctx, analyzer, results)
 
 
+_FLIP = re.compile(r"^(?:那)?(?:最高|最大|最多|最低|最小|最少)的?呢")
+_RANK_ONLY = re.compile(r"^(?:那)?(?:排)?(?:倒数)?第\s*(?:\d+|[一两二三四五六七八九十])\s*(?:名|位)?的?呢")
+
+
 def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer,
                 results: Results | None = None) -> Resolution:
     info = analyzer.analyze(q)
     if not ctx:
         return Resolution(q, False, info)
     last = next((c for c in reversed(ctx) if _has_ask(c)), None)
+    if last is not None and last.shape != "aggregate" and not info.pilots and not info.measure \
+            and (_FLIP.search(q) or _RANK_ONLY.search(q)):
+        # "最小的呢？" after a question about one of the ranked pilots: the ranking before it, turned round
+        last = next((c for c in reversed(ctx) if c.shape == "aggregate" and c.aggregate is not None), last)
     if last is not None and last.shape == "aggregate" and last.aggregate is not None:
         # a follow-up to an answer across pilots: the same ask changed, or a pilot it named
         got = follow(info, last.aggregate, results, lambda p: _short(analyzer, p, ctx), analyzer.fact_measures)

@@ -51,7 +51,7 @@ def select(facts: list, ask: AggregateAsk, pilots_of_province: dict[str, list[st
         return _for_difference(ask, mine, scope)
     if ask.kind:
         mine = [f for f in mine if f.kind == ask.kind]
-    if years:
+    if years and ask.measure != "面积":  # an area is the pilot's, whatever year the question carries
         mine = [f for f in mine if f.year in years or (ask.kind == "base" and not ask.years)]
     elif ask.kind == "base":
         # each plan's own base year: the latest year up to the plan year it states the measure for
