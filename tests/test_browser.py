@@ -223,6 +223,7 @@ def _fill_tab(page, tab: str) -> None:
     elif tab == "指标":
         page.wait_for_function("() => (document.querySelector('#pq-facts-table')?.innerText || '').includes('房山')")
         page.locator("#pq-chart img").first.wait_for()  # the chart drawn, not its loading timer
+        page.wait_for_function("() => !/processing/.test(document.body.innerText)", timeout=60_000)
     elif tab == "评测":
         page.locator("#pq-report .pq-ev-summary").wait_for()
     elif tab == "知识库":
