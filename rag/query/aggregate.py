@@ -98,9 +98,9 @@ def measure_of(key: str, measures: frozenset[str]) -> tuple[str, bool, str] | No
     return None
 
 
-# a quantity of its own that is the measure's change: 城镇化率年均增速 (a rate the plan states, not a difference)
+# a quantity of its own that is the measure's change: <指标>年均增速 (a rate the plan states, not a difference)
 _CHANGE_OF = re.compile(r"(?:的)?[^，,。？?]{0,6}?(?:增速|增长率|增幅|增长速度|提高幅度|提升幅度)")
-# the change asked, not the level: 每年涨多少, 提高了多少 (but 提高到 names the level reached)
+# the change asked, not the level: 涨/提高/增加 without 到 (提高到 names the level reached)
 _CHANGE_ASKED = re.compile(r"(?:涨|提高|提升|增加|增长)(?![到至])")
 
 
@@ -110,7 +110,7 @@ def _another_quantity(text: str, word: str) -> bool:
     镇区人口) do not change it."""
     at = text.find(word)
     if at >= 0 and _CHANGE_OF.match(text[at + len(word):]):
-        return True  # 城镇化率年均增速, 人口增长率: the change of the measure, not the measure
+        return True  # <指标>年均增速, <指标>增长率: the change of the measure, not the measure
     if word not in ("面积", "人口"):
         return False
     if at <= 0:
@@ -199,7 +199,7 @@ def read_aggregate(info, measures: frozenset[str], pilots_named: tuple[str, ...]
         if not DIFF.search(key):
             if measure in RATE_VARIANTS and loose and not info.qualifier and not _CHANGE_ASKED.search(key) \
                     and all(m in measures for m in RATE_VARIANTS):
-                # "成都的城镇化率目标": 常住 and 户籍, for each year the plan states, not the first one found
+                # "<试点>的城镇化率目标": 常住 and 户籍, for each year the plan states, not the first one found
                 return AggregateAsk("variants", pilots=pilots_named, **common)
             return None
         both = bool(re.search(r"常住", key)) and bool(re.search(r"户籍", key))

@@ -105,7 +105,7 @@ def follow(info, prev: AggregateAsk, results: Results | None, short: Callable[[s
         rest = _RANK.sub("", _IT.sub("", key)).lstrip("的那个，,")
         rest = re.sub(r"^(?:那个|的那个)[，,]?", "", rest)
         if not own_measure and re.search(r"目标|多少|几", rest) and (info.years or "目标" in rest):
-            # "排第二的那个，2020年目标是多少？": the ranking's measure, of that pilot
+            # "排第N的那个，<年份>目标是多少？": the ranking's measure, of that pilot
             kind, years = _when(info, prev.measure, prev)
             when = "、".join(f"{y}年" for y in years)
             goal = "目标" if kind == "target" else ""
@@ -129,7 +129,7 @@ def follow(info, prev: AggregateAsk, results: Results | None, short: Callable[[s
         return render(new, [short(p) for p in shown]), new
     provinces = [s.pilots[0] for s in info.places if s.kind == "province"]
     if len(provinces) == 1 and not own_measure and prev.op != "diff":
-        # "浙江省的呢？": the same measure and year, for that province's pilots
+        # "<省>的呢？": the same measure and year, for that province's pilots
         new = replace(prev, op="province", province=provinces[0], pilots=(), n=0, lo=None, hi=None)
         return render(new), new
     # the same ask, changed

@@ -225,7 +225,7 @@ class QuestionAnalyzer(PlaceResolver):
         if _ITEM_COUNT.search(q) and len(named) == 1 and not OVERVIEW.search(q):
             return "count"
         if CROSS.search(q) and len(named) <= 1 and not re.search(r"哪个(县|镇|市|区)(的|是)", q[:4]):
-            # "支持企业到哪几个城市设…": places the pilot's text names, not pilots
+            # "<主语>到哪几个城市<做某事>": places the pilot's text names, not pilots
             if len(named) == 1 and not re.search(r"(?<![到在去向赴与和同])(哪些|哪几个)(试点|地方|城市|文件)", q):
                 return "single"
             return "cross"

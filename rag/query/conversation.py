@@ -138,7 +138,7 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer,
     last = next((c for c in reversed(ctx) if _has_ask(c)), None)
     if last is not None and last.shape != "aggregate" and not info.pilots and not info.measure \
             and (_FLIP.search(q) or _RANK_ONLY.search(q)):
-        # "最小的呢？" after a question about one of the ranked pilots: the ranking before it, turned round
+        # a lone 最<高/低>的呢 after a question about one of the ranked pilots: the ranking before it, turned round
         last = next((c for c in reversed(ctx) if c.shape == "aggregate" and c.aggregate is not None), last)
     if last is not None and last.shape == "aggregate" and last.aggregate is not None:
         # a follow-up to an answer across pilots: the same ask changed, or a pilot it named
@@ -190,7 +190,7 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer,
             return _done(analyzer, f"{body}分别是多少？" if last_ask.asks_figure else f"{body}分别是什么？")
     if not info.pilots and last_ask and last_ask.shape == "compare" and len(last_ask.pilots) >= 2 \
             and last_ask.measure and (HIGHER.search(q) or LOWER.search(q)) and _only_comparing(info):
-        # "最低的呢？" after "A、B、C中谁最高": the same pilots, all of them, the other way round
+        # the other direction asked after "A、B、C中谁最<高>": the same pilots, all of them, turned round
         names = "、".join(_short(analyzer, p, ctx) for p in last_ask.pilots)
         lower = LOWER.search(q) and not HIGHER.search(q)
         return _done(analyzer, f"{names}中，{_when(last_ask)}{last_ask.measure}最{'低' if lower else '高'}的是哪个？")
@@ -353,7 +353,7 @@ def _bare(m: str) -> str:
 
 
 def _qualified(info: QuestionInfo, base: QuestionInfo, analyzer: QuestionAnalyzer | None) -> str | None:
-    """"那户籍人口的呢？" after a rate: the follow-up's words and the previous measure make one measure the
+    """"那<口径>人口的呢" after a rate: the follow-up's words and the previous measure make one measure the
     documents state (户籍人口城镇化率), so the words are the rate's qualifier, not a new measure (户籍人口)."""
     if analyzer is None or not (info.measure and base.measure and info.qualifier):
         return None
