@@ -268,6 +268,11 @@ def _load_st(name: str, *, local: bool, what: str):
         from sentence_transformers import SentenceTransformer
     except Exception as e:
         raise EmbeddingError(f"sentence-transformers is not importable ({e}); pip install sentence-transformers") from None
+    if os.environ.get("PILOTQA_LOG", "").lower() not in ("info", "debug"):
+        # transformers' "Loading weights" bar is library noise in a command's output (-v / PILOTQA_LOG shows it)
+        from transformers.utils import logging as hf_logging  # already loaded by sentence-transformers
+
+        hf_logging.disable_progress_bar()
     try:
         return SentenceTransformer(name, device="cpu", local_files_only=True)
     except Exception as e:

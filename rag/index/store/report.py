@@ -4,6 +4,8 @@ from __future__ import annotations
 
 def describe_build(report) -> list[str]:
     lines = [f"候选句 {report.sentences} 个（新嵌入 {report.sentences_embedded}）"]
+    if getattr(report, "facts", 0):
+        lines.append(f"事实表 {report.facts} 行（提取 {report.facts_seconds:.2f} 秒）")
     if report.repaired:
         lines.append(f"嵌入缓存校验：{report.repaired} 个缓存向量与其内容哈希不符，已重新嵌入"
                      f"（repaired {report.repaired}）")
