@@ -30,7 +30,7 @@ class Computed:
 
 
 def describe(ask: AggregateAsk) -> str:
-    """The measure as asked, with its year or period: "2017年常住人口城镇化率目标", "基期常住人口"."""
+    """The measure as asked, with its year or period: "<年份><指标>目标", "基期<指标>"."""
     years = default_years(ask)
     when = "、".join(f"{y}年" for y in years) if years else ("基期" if ask.kind == "base" and ask.measure != "面积" else "")
     goal = "目标" if ask.kind == "target" and ask.measure in _RATE + ("常住人口",) else ""

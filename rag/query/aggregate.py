@@ -38,7 +38,7 @@ class AggregateAsk:
     province: str | None = None     # only the pilots of this province
     pilots: tuple[str, ...] = ()    # among / diff: the pilots named
     diff: str = ""                  # "qualifier" (常住 vs 户籍) | "years" (one measure, two years)
-    missing_year: int | None = None  # "写了2017年、没写2020年的": stated for `years`, not for this one
+    missing_year: int | None = None  # "写了<甲年>、没写<乙年>的": stated for `years`, not for this one
     word: str = ""                  # the measure as the question words it
 
 
@@ -177,7 +177,7 @@ def read_aggregate(info, measures: frozenset[str], pilots_named: tuple[str, ...]
     if _another_quantity(getattr(info, "unplaced", "") or key, word):
         return None  # 林区面积, 户籍人口: not the table's 面积 or 常住人口
     if measure == "常住人口城镇化率" and loose and info.qualifier == "户籍":
-        measure, loose = "户籍人口城镇化率", False  # "按户籍算的城镇化率"
+        measure, loose = "户籍人口城镇化率", False  # the rate "按<口径>算"
     years = tuple(dict.fromkeys(int(y) for y in info.years))
     kind = None
     rest = key.replace(word, "|")  # the measure's own words (规划面积) say nothing of base or target

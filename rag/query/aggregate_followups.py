@@ -1,10 +1,10 @@
 """Follow-ups to an answer across pilots: the earlier ask changed by what the follow-up says, or a question about
 the pilots it named.
 
-After "2017年常住人口城镇化率目标最高的是哪个试点？":
-- "那2020年的呢？" / "户籍的呢？" / "最低的呢？" / "排第三的呢？" / "低于40%的呢？" change the year, the measure,
+After "<年份><指标>最高的是哪个试点？":
+- "那<另一年份>的呢" / "<另一口径>的呢" / "最<低>的呢" / "排第<N>的呢" / "低于<阈值>的呢" change the year, the measure,
   the direction, the rank or the threshold of the same ask;
-- "它/这个镇/排第二的那个，<问>" asks <问> of the pilot the answer put there;
+- "它/这个镇/排第<N>的那个，<问>" asks <问> of the pilot the answer put there;
 - "它们/这些试点<问>" asks <问> of every pilot it named, and "这些试点里…最大的" ranks them.
 After a difference of one pilot, "那<试点>呢？" asks the same difference of another pilot.
 

@@ -247,8 +247,9 @@ def resolve_one(q: str, ctx: list[QuestionInfo], analyzer: QuestionAnalyzer,
         # "那<口径>的呢？" / "<年份>的呢？" / "基期呢？": the previous ask with the qualifier or year swapped
         if base.measure:
             measure = base.measure
-            if _qualified(info, base, analyzer):
-                measure = _qualified(info, base, analyzer)
+            qualified = _qualified(info, base, analyzer)  # scans the documents' text: once
+            if qualified:
+                measure = qualified
             elif info.qualifier and base.qualifier and info.qualifier != base.qualifier:
                 measure = measure.replace(base.qualifier, info.qualifier, 1)
             elif info.qualifier and not base.qualifier:

@@ -18,9 +18,9 @@ _FLAT = re.compile(r"[^\w]")
 
 _LEVEL_HINT = re.compile(r"[县地]级(市)|(镇|县|市|区|旗|州)级|[那这]个(镇|县|市|区|旗|州|新区)|该(镇|县|市|区|旗|州)")
 _THE_PILOT = re.compile(r"试点|[那这]个|[那这]里|当地|该")
-# "石河子总场所在的那个场镇": the words around a place describe a pilot rather than name the subject
+# "<某地>所在的那个<镇>": the words around a place describe a pilot rather than name the subject
 _DESCRIBING = re.compile(r"(?:所在|附近|旁边|边上|挨着|靠近|毗邻|隶属)的?(?:那个|这个)?|(?:那个|这个)[\u4e00-\u9fff]{0,3}(?:镇|县|市|区|州|旗)")
-# a town named right after its parent place ("佛山南海的西樵镇"): the town is the subject
+# a town named right after its parent place ("<市><区>的<镇>"): the town is the subject
 _TOWN_AFTER = re.compile(r"(?:[\u4e00-\u9fff]{0,3}?的)?([\u4e00-\u9fff]{2,4}?(?:镇|乡|街道))")
 # a which-pilots question that names a place as what the plans mention, not as its subject
 _TERM_FRAME = re.compile(r"提到|提及|提出|涉及|写了|写到|出现|对接|服务|融入")
@@ -168,7 +168,7 @@ class PlaceResolver:
         described = (REFERENCE.search(qi.key) or _DESCRIBING.search(qi.key)) \
             and any(norm(s.text) in t for s in elsewhere for t in self.pilot_texts.values())
         if elsewhere and not as_term and not described:
-            # ("武夷山南麓那个县级市" describes a pilot by a place its plan names: the description decides, below)
+            # ("<某山>南麓那个县级市" describes a pilot by a place its plan names: the description decides, below)
             qi.unknown_place, qi.unknown_province = elsewhere[0].text, elsewhere[0].province or None
             qi.province_pilots = list(self.by_province.get(elsewhere[0].province, []))
             return
@@ -182,7 +182,7 @@ class PlaceResolver:
             towns = [u for u in after + self._unknown_places(qi.unplaced) if re.search(r"(?:镇|乡|街道|新区)$", u)
                      and not re.search(r"那|这|该|个|试点", u)
                      and not any(norm(u) in t for t in self.pilot_texts.values())]
-            if towns:  # "佛山南海的西樵镇": a town of the parent city that is no pilot
+            if towns:  # "<市><区>的<镇>": a town of the parent city that is no pilot
                 qi.unknown_place = towns[0]
                 return
         talks_of_pilot = bool(_THE_PILOT.search(qi.key) or REFERENCE.search(qi.key)) or \

@@ -210,7 +210,7 @@ _PLANNED = re.compile(r"目标|规划|计划|力争|预计|将来|未来|预期"
 
 
 def without_period(measure: str) -> str:
-    """A measure without the time words before it (基期户籍人口城镇化率 → 户籍人口城镇化率)."""
+    """A measure without the time words before it (基期<指标> → <指标>)."""
     words = sorted((w for _, *ws in lexicon.groups("period_words.txt") for w in ws), key=len, reverse=True)
     changed = True
     while changed:

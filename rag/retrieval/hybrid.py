@@ -213,7 +213,7 @@ class HybridRetriever:
         if shape == "aggregate":
             facts = select_facts(self.index.facts, info.aggregate)
             if not facts.rows and not facts.aside and info.aggregate.pilots:
-                # the table holds none of it ("比2014年多出多少" of a measure no plan states as a level): the
+                # the table holds none of it (the change since <基期年> of a measure no plan states as a level): the
                 # named pilots' passages answer instead, as for any other question
                 shape = "compare" if len(info.pilots) >= 2 else "single"
                 info = replace(info, shape=shape, aggregate=None)
